@@ -1,0 +1,437 @@
+"""Shower files: the CaloChallenge HDF5 layout (read, write, stream) and the CaloGAN layout.
+
+The CaloChallenge layout, which every caloforge stage reads and writes:
+
+* ``incident_energies``: float32, shape (N, 1), MeV;
+* ``showers``: float32, shape (N, V), voxel energies in MeV in the geometry's flat order;
+* HDF5 attributes (ignored by the official tools): ``geometry``, ``particle``, ``producer``,
+  ``caloforge_version``, ``seed`` and whatever else the producer adds.
+
+The CaloGAN layout (``layer_0`` (N, 3, 96), ``layer_1`` (N, 12, 12), ``layer_2`` (N, 12, 6) in
+MeV, ``energy`` (N, 1) in GeV, ``overflow`` (N, 3)) is read into the flat ``calogan`` geometry.
+
+Every problem with a file raises :class:`~caloforge.errors.ShowerFileError` with one sentence
+naming the file, the key and what was expected. Writes go to a temporary file that is renamed
+onto the final name only when complete.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from caloforge import __version__
+from caloforge.errors import ShowerFileError
+from caloforge.geometry import Geometry, resolve_geometry
+from caloforge.ioutil import atomic_path
+
+PathLike = str | os.PathLike
+ENERGY_KEY = "incident_energies"
+SHOWER_KEY = "showers"
+CALOGAN_LAYERS = ("layer_0", "layer_1", "layer_2")
+#: default memory budget of one streamed chunk, bytes
+CHUNK_BYTES = 128 * 2**20
+
+
+@dataclass
+class Showers:
+    """A block of showers held in memory.
+
+    Attributes:
+        incident_energies: shape (N,), MeV.
+        showers: shape (N, V), voxel energies in MeV.
+        attrs: file-level metadata (geometry name, particle, producer, seed ...).
+        extras: other per-shower arrays with first dimension N (e.g. CaloGAN ``overflow``).
+    """
+
+    incident_energies: np.ndarray
+    showers: np.ndarray
+    attrs: dict = field(default_factory=dict)
+    extras: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.incident_energies = np.asarray(self.incident_energies).reshape(-1)
+        self.showers = np.asarray(self.showers)
+        if self.showers.ndim != 2:
+            raise ShowerFileError(f"showers must have shape (N, V), got {self.showers.shape}")
+        if len(self.incident_energies) != len(self.showers):
+            raise ShowerFileError(
+                f"{len(self.incident_energies)} incident energies but {len(self.showers)} showers"
+            )
+
+    def __len__(self) -> int:
+        return len(self.showers)
+
+    @property
+    def n_voxels(self) -> int:
+        return self.showers.shape[1]
+
+    def __getitem__(self, index) -> Showers:
+        """Select showers by slice, index array or mask; metadata is kept."""
+        return Showers(
+            self.incident_energies[index],
+            self.showers[index],
+            dict(self.attrs),
+            {k: v[index] for k, v in self.extras.items()},
+        )
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """What :func:`inspect_file` learns from a file's structure without reading the showers."""
+
+    path: Path
+    layout: str  # "calochallenge" or "calogan"
+    n_showers: int
+    n_voxels: int
+    attrs: dict
+
+
+# --------------------------------------------------------------------------- validation
+def _open(path: Path) -> h5py.File:
+    if not path.exists():
+        raise ShowerFileError(f"{path}: no such file")
+    if path.is_dir():
+        raise ShowerFileError(f"{path}: is a directory, expected an HDF5 shower file")
+    try:
+        return h5py.File(path, "r")
+    except OSError as exc:
+        msg = str(exc).lower()
+        if "truncated" in msg or "eof" in msg:
+            raise ShowerFileError(
+                f"{path}: the HDF5 file is truncated (incomplete download?)"
+            ) from None
+        raise ShowerFileError(f"{path}: not an HDF5 file (could not open it: {exc})") from None
+
+
+def _attrs(f: h5py.File) -> dict:
+    out = {}
+    for k, v in f.attrs.items():
+        if isinstance(v, bytes):
+            v = v.decode()
+        elif isinstance(v, np.generic):
+            v = v.item()
+        elif isinstance(v, np.ndarray):
+            v = v.tolist()
+        out[k] = v
+    return out
+
+
+def _dataset(f: h5py.File, path: Path, key: str) -> h5py.Dataset:
+    if key not in f:
+        present = ", ".join(sorted(f.keys())) or "nothing"
+        raise ShowerFileError(f"{path}: missing key {key!r} (the file holds {present})")
+    ds = f[key]
+    if not isinstance(ds, h5py.Dataset):
+        raise ShowerFileError(f"{path}: {key!r} is a group, expected a dataset")
+    return ds
+
+
+def _structure(f: h5py.File, path: Path) -> FileInfo:
+    if SHOWER_KEY not in f and all(k in f for k in CALOGAN_LAYERS):
+        return _calogan_structure(f, path)
+    e = _dataset(f, path, ENERGY_KEY)
+    s = _dataset(f, path, SHOWER_KEY)
+    if e.ndim not in (1, 2) or (e.ndim == 2 and e.shape[1] != 1):
+        raise ShowerFileError(f"{path}: {ENERGY_KEY!r} has shape {e.shape}, expected (N, 1)")
+    if s.ndim != 2:
+        raise ShowerFileError(f"{path}: {SHOWER_KEY!r} has shape {s.shape}, expected (N, V)")
+    if e.shape[0] != s.shape[0]:
+        raise ShowerFileError(
+            f"{path}: {ENERGY_KEY!r} has {e.shape[0]} entries but {SHOWER_KEY!r} has "
+            f"{s.shape[0]} showers; they must match"
+        )
+    return FileInfo(path, "calochallenge", int(s.shape[0]), int(s.shape[1]), _attrs(f))
+
+
+def _calogan_structure(f: h5py.File, path: Path) -> FileInfo:
+    layers = [_dataset(f, path, k) for k in CALOGAN_LAYERS]
+    e = _dataset(f, path, "energy")
+    n = e.shape[0]
+    expected = ((3, 96), (12, 12), (12, 6))
+    for key, ds, shape in zip(CALOGAN_LAYERS, layers, expected, strict=True):
+        if ds.shape[1:] != shape:
+            raise ShowerFileError(
+                f"{path}: {key!r} has shape {ds.shape}, expected (N, {shape[0]}, {shape[1]})"
+            )
+        if ds.shape[0] != n:
+            raise ShowerFileError(f"{path}: {key!r} has {ds.shape[0]} showers but 'energy' has {n}")
+    return FileInfo(path, "calogan", int(n), 504, _attrs(f))
+
+
+def check_values(incident_energies: np.ndarray, showers: np.ndarray, where: str) -> None:
+    """Raise :class:`ShowerFileError` on NaN/Inf, non-positive incident or negative voxel energies.
+
+    ``where`` names the source in the message, e.g. ``"gen.h5 rows 0-999"``.
+    """
+    if not np.all(np.isfinite(incident_energies)):
+        raise ShowerFileError(f"{where}: {ENERGY_KEY!r} contains NaN or Inf")
+    if np.any(incident_energies <= 0):
+        raise ShowerFileError(
+            f"{where}: {ENERGY_KEY!r} must be > 0 MeV, found {incident_energies.min():g}"
+        )
+    if not np.all(np.isfinite(showers)):
+        raise ShowerFileError(f"{where}: {SHOWER_KEY!r} contains NaN or Inf")
+    if np.any(showers < 0):
+        raise ShowerFileError(
+            f"{where}: {SHOWER_KEY!r} has negative voxel energies (min {showers.min():g} MeV)"
+        )
+
+
+def inspect_file(path: PathLike, geometry: str | Geometry | None = None) -> FileInfo:
+    """Check a shower file's structure (keys, shapes, N, voxel count) without reading showers."""
+    path = Path(path)
+    with _open(path) as f:
+        info = _structure(f, path)
+    if geometry is not None:
+        geo = resolve_geometry(geometry)
+        if info.n_voxels != geo.n_voxels:
+            raise ShowerFileError(
+                f"{path}: {SHOWER_KEY!r} has {info.n_voxels} voxels per shower but geometry "
+                f"{geo.name!r} expects {geo.n_voxels}"
+            )
+    return info
+
+
+# --------------------------------------------------------------------------- reading
+def _read_block(
+    f: h5py.File, info: FileInfo, start: int, stop: int
+) -> tuple[np.ndarray, np.ndarray, dict]:
+    if info.layout == "calogan":
+        parts = [f[k][start:stop].reshape(stop - start, -1) for k in CALOGAN_LAYERS]
+        showers = np.concatenate(parts, axis=1)
+        energies = np.asarray(f["energy"][start:stop], dtype=np.float64).reshape(-1) * 1000.0
+        extras = {"overflow": f["overflow"][start:stop]} if "overflow" in f else {}
+        return energies, showers, extras
+    e = f[ENERGY_KEY][start:stop].reshape(-1)
+    return e, f[SHOWER_KEY][start:stop], {}
+
+
+def iter_showers(
+    paths: PathLike | Sequence[PathLike],
+    *,
+    geometry: str | Geometry | None = None,
+    chunk_size: int | None = None,
+    validate: bool = True,
+    dtype: np.dtype | type = np.float32,
+) -> Iterator[Showers]:
+    """Stream showers from one or several files (read as one dataset) in chunks.
+
+    Args:
+        paths: one path or a list (e.g. the parts of dataset 3), read in order.
+        geometry: if given, every file's voxel count must match it.
+        chunk_size: showers per chunk; by default as many as fit in 128 MB.
+        validate: check every chunk for NaN/Inf and negative energies.
+        dtype: dtype of the yielded showers.
+
+    Yields:
+        :class:`Showers` blocks of at most ``chunk_size`` showers; memory use stays about one
+        chunk whatever the file size.
+    """
+    paths = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
+    if not paths:
+        raise ShowerFileError("no shower file given")
+    infos = [inspect_file(p, geometry) for p in paths]
+    if len({i.n_voxels for i in infos}) > 1:
+        counts = ", ".join(f"{i.path.name}: {i.n_voxels}" for i in infos)
+        raise ShowerFileError(
+            f"files to read as one dataset have different voxel counts ({counts})"
+        )
+    for info in infos:
+        rows = chunk_size or max(1, CHUNK_BYTES // (4 * max(info.n_voxels, 1)))
+        with _open(info.path) as f:
+            for start in range(0, info.n_showers, rows):
+                stop = min(start + rows, info.n_showers)
+                try:
+                    energies, showers, extras = _read_block(f, info, start, stop)
+                except OSError as exc:
+                    raise ShowerFileError(
+                        f"{info.path}: could not read showers {start}-{stop - 1} ({exc}); "
+                        "the file is truncated or corrupt"
+                    ) from None
+                if validate:
+                    check_values(energies, showers, f"{info.path} showers {start}-{stop - 1}")
+                yield Showers(
+                    energies.astype(np.float64),
+                    showers.astype(dtype, copy=False),
+                    info.attrs,
+                    extras,
+                )
+
+
+def read_showers(
+    paths: PathLike | Sequence[PathLike],
+    *,
+    geometry: str | Geometry | None = None,
+    max_showers: int | None = None,
+    validate: bool = True,
+    dtype: np.dtype | type = np.float32,
+) -> Showers:
+    """Read whole files (or their first ``max_showers`` showers) into memory as one block."""
+    blocks, n = [], 0
+    for block in iter_showers(paths, geometry=geometry, validate=validate, dtype=dtype):
+        if max_showers is not None and n + len(block) > max_showers:
+            block = block[: max_showers - n]
+        blocks.append(block)
+        n += len(block)
+        if max_showers is not None and n >= max_showers:
+            break
+    if not blocks or n == 0:
+        raise ShowerFileError(f"{paths}: the file holds no showers")
+    extras = {k: np.concatenate([b.extras[k] for b in blocks]) for k in blocks[0].extras}
+    return Showers(
+        np.concatenate([b.incident_energies for b in blocks]),
+        np.concatenate([b.showers for b in blocks]),
+        dict(blocks[0].attrs),
+        extras,
+    )
+
+
+# --------------------------------------------------------------------------- writing
+def _clean_attrs(attrs: dict) -> dict:
+    out = {}
+    for k, v in attrs.items():
+        if v is None:
+            continue
+        out[k] = v if isinstance(v, int | float | str | bool | np.generic) else str(v)
+    return out
+
+
+class ShowerWriter:
+    """Append showers chunk by chunk to a CaloChallenge-layout file, atomically.
+
+    Use as a context manager; the file appears under its final name only when the block exits
+    without an exception::
+
+        with ShowerWriter("ref.h5", n_voxels=6480, attrs={"geometry": "ds2"}) as w:
+            for energies, showers in chunks:
+                w.append(energies, showers)
+    """
+
+    def __init__(
+        self,
+        path: PathLike,
+        n_voxels: int,
+        *,
+        attrs: dict | None = None,
+        dtype: np.dtype | type = np.float32,
+        compression_level: int = 4,
+        validate: bool = True,
+    ) -> None:
+        self.path = Path(path)
+        self.n_voxels = int(n_voxels)
+        self.attrs = {"caloforge_version": __version__, **(attrs or {})}
+        self.dtype = np.dtype(dtype)
+        self.compression_level = compression_level
+        self.validate = validate
+        self.n_written = 0
+        self._ctx = None
+        self._file: h5py.File | None = None
+
+    def __enter__(self) -> ShowerWriter:
+        self._ctx = atomic_path(self.path)
+        tmp = self._ctx.__enter__()
+        self._file = h5py.File(tmp, "w")
+        rows = max(1, min(1024, 2**20 // max(self.n_voxels, 1)))
+        gz = {"compression": "gzip", "compression_opts": self.compression_level}
+        self._file.create_dataset(
+            ENERGY_KEY, (0, 1), maxshape=(None, 1), dtype=self.dtype, chunks=(4096, 1), **gz
+        )
+        self._file.create_dataset(
+            SHOWER_KEY, (0, self.n_voxels), maxshape=(None, self.n_voxels), dtype=self.dtype,
+            chunks=(rows, self.n_voxels), shuffle=True, **gz,
+        )  # fmt: skip
+        for k, v in _clean_attrs(self.attrs).items():
+            self._file.attrs[k] = v
+        return self
+
+    def append(self, incident_energies: np.ndarray, showers: np.ndarray) -> None:
+        """Append (N,) or (N, 1) incident energies (MeV) and (N, V) showers (MeV)."""
+        if self._file is None:
+            raise RuntimeError("ShowerWriter.append called outside its `with` block")
+        e = np.asarray(incident_energies, dtype=np.float64).reshape(-1)
+        s = np.asarray(showers)
+        if s.ndim != 2 or s.shape[1] != self.n_voxels:
+            raise ShowerFileError(
+                f"{self.path}: showers to write have shape {s.shape}, expected (N, {self.n_voxels})"
+            )
+        if len(e) != len(s):
+            raise ShowerFileError(f"{self.path}: {len(e)} incident energies for {len(s)} showers")
+        if self.validate:
+            check_values(e, s, f"{self.path} (writing)")
+        n0, n1 = self.n_written, self.n_written + len(s)
+        for key, arr in ((ENERGY_KEY, e[:, None]), (SHOWER_KEY, s)):
+            ds = self._file[key]
+            ds.resize(n1, axis=0)
+            ds[n0:n1] = arr.astype(self.dtype, copy=False)
+        self.n_written = n1
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        assert self._file is not None and self._ctx is not None
+        self._file.close()
+        self._file = None
+        if exc_type is None and self.n_written == 0:
+            try:
+                raise ShowerFileError(f"{self.path}: refusing to write a file with no showers")
+            except ShowerFileError as err:
+                self._ctx.__exit__(ShowerFileError, err, err.__traceback__)
+                raise
+        self._ctx.__exit__(exc_type, exc, tb)
+
+
+def write_showers(
+    path: PathLike,
+    incident_energies: np.ndarray,
+    showers: np.ndarray,
+    *,
+    geometry: str | Geometry | None = None,
+    attrs: dict | None = None,
+    dtype: np.dtype | type = np.float32,
+    compression_level: int = 4,
+) -> Path:
+    """Write showers in the CaloChallenge layout, atomically, and return the path.
+
+    Args:
+        incident_energies: (N,) or (N, 1), MeV.
+        showers: (N, V), MeV; V must match ``geometry`` when one is given.
+        attrs: metadata stored as HDF5 attributes (``particle``, ``producer``, ``seed`` ...).
+    """
+    showers = np.asarray(showers)
+    attrs = dict(attrs or {})
+    if geometry is not None:
+        geo = resolve_geometry(geometry)
+        if showers.ndim != 2 or showers.shape[1] != geo.n_voxels:
+            raise ShowerFileError(
+                f"{path}: showers to write have shape {showers.shape}, geometry {geo.name!r} "
+                f"expects (N, {geo.n_voxels})"
+            )
+        attrs.setdefault("geometry", geo.name)
+    n_voxels = showers.shape[1] if showers.ndim == 2 else -1
+    if n_voxels < 0:
+        raise ShowerFileError(
+            f"{path}: showers to write have shape {showers.shape}, expected (N, V)"
+        )
+    with ShowerWriter(
+        path, n_voxels, attrs=attrs, dtype=dtype, compression_level=compression_level
+    ) as w:
+        w.append(incident_energies, showers)
+    return Path(path)
+
+
+def convert_calogan(src: PathLike, dst: PathLike, *, chunk_size: int = 10_000) -> Path:
+    """Convert a CaloGAN file to the CaloChallenge layout of the ``calogan`` geometry (MeV)."""
+    info = inspect_file(src)
+    if info.layout != "calogan":
+        raise ShowerFileError(
+            f"{src}: not a CaloGAN file (expected keys {', '.join(CALOGAN_LAYERS)}, energy)"
+        )
+    attrs = {**info.attrs, "geometry": "calogan", "producer": "caloforge convert (CaloGAN)"}
+    with ShowerWriter(dst, 504, attrs=attrs) as w:
+        for block in iter_showers(src, chunk_size=chunk_size):
+            w.append(block.incident_energies, block.showers)
+    return Path(dst)
