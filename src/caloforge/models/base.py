@@ -10,6 +10,9 @@ and answers four calls:
 * ``fit(train, val=None, *, out_dir=None, epochs=..., seed=0, resume=False)`` -- trains on
   :class:`~caloforge.io.Showers`, with a progress bar and a checkpoint each epoch in ``out_dir``;
 * ``sample(incident_energies, *, seed)`` -> voxel energies in MeV, shape (N, V);
+  by default it is ``inference_module()(*latent_inputs(e, seed=seed))``: the stochastic part
+  (noise, or prior samples from a Boltzmann machine) is drawn by :meth:`latent_inputs` and the
+  deterministic part is one torch module, which is what export and quantization work on;
 * ``save(dir)`` / :func:`load_generator` ``(dir)`` -- weights in ``model.safetensors``, the model
   name, its config and geometry in ``model.json`` beside them. No pickle: loading a stranger's
   checkpoint cannot run code.
