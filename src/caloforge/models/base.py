@@ -13,6 +13,9 @@ and answers four calls:
   by default it is ``inference_module()(*latent_inputs(e, seed=seed))``: the stochastic part
   (noise, or prior samples from a Boltzmann machine) is drawn by :meth:`latent_inputs` and the
   deterministic part is one torch module, which is what export and quantization work on;
+  by default it is ``inference_module()(*latent_inputs(e, seed=seed))``: the stochastic part
+  (noise, or prior samples from a Boltzmann machine) is drawn by :meth:`latent_inputs` and the
+  deterministic part is one torch module, which is what export and quantization work on;
 * ``save(dir)`` / :func:`load_generator` ``(dir)`` -- weights in ``model.safetensors``, the model
   name, its config and geometry in ``model.json`` beside them. No pickle: loading a stranger's
   checkpoint cannot run code.
@@ -122,10 +125,52 @@ class Generator(ABC):
         """Train on ``train``; returns a history dict of losses."""
 
     @abstractmethod
+    def latent_inputs(
+        self, incident_energies: np.ndarray, *, seed: int = 0
+    ) -> tuple[torch.Tensor, ...]:
+        """The random inputs of :meth:`inference_module` for (N,) incident energies in MeV.
+
+        The first tensors are the model's latent draws, the last is the conditioning (usually
+        the incident energies as an (N, 1) float32 tensor in MeV); e.g. a GAN returns
+        ``(noise (N, d), e_inc (N, 1))`` and the QVAE ``(prior samples, uniforms, e_inc)``.
+        """
+
+    @abstractmethod
+    def inference_module(self) -> torch.nn.Module:
+        """A deterministic module: ``module(*latent_inputs(e))`` -> (N, V) voxel energies in MeV.
+
+        Everything after the random draws (decoder, inverse transforms, thresholds) lives
+        inside it, so TorchScript/ONNX export and quantization need nothing else.
+        """
+
     def sample(
         self, incident_energies: np.ndarray, *, seed: int = 0, batch_size: int = 1024
     ) -> np.ndarray:
         """Generate showers: (N,) incident energies in MeV -> (N, V) voxel energies in MeV."""
+        e = np.asarray(incident_energies, dtype=np.float64).reshape(-1)
+        if len(e) == 0 or not np.all(np.isfinite(e)) or np.any(e <= 0):
+            raise ConfigError(
+                "incident energies must be a non-empty array of finite values > 0 MeV"
+            )
+        module = self.inference_module().eval()
+        out = []
+        with torch.no_grad():
+            for i, start in enumerate(range(0, len(e), batch_size)):
+                inputs = self.latent_inputs(e[start : start + batch_size], seed=seed + 7919 * i)
+                out.append(module(*inputs).float().cpu().numpy())
+        return np.concatenate(out).astype(np.float32)
+
+    def describe(self) -> str:
+        """A human-readable description of the architecture (``caloforge describe``)."""
+        lines = [
+            f"{self.model_name} for geometry {self.geometry.name} ({self.geometry.n_voxels} voxels)"
+        ]
+        lines += [f"  {k} = {v}" for k, v in sorted(self.config.items())]
+        for name, module in self.modules().items():
+            n = sum(p.numel() for p in module.parameters())
+            lines.append(f"  module {name}: {n} parameters")
+        lines.append(f"  total parameters: {self.n_parameters()}")
+        return "\n".join(lines)
 
     # ----------------------------------------------------------------- checkpoints
     def extra_tensors(self) -> dict[str, torch.Tensor]:

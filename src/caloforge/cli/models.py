@@ -1,0 +1,106 @@
+"""Model verbs: ``models``, ``train``, ``generate``, ``describe``, ``demo``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from caloforge.cli import app
+
+out = Console()
+
+
+@app.command("models")
+def list_models() -> None:
+    """List the registered generative models."""
+    from caloforge.models import available_models, model_class
+
+    for name in available_models():
+        doc = (model_class(name).__doc__ or "").strip().splitlines()[0]
+        out.print(f"[bold]{name}[/]  {doc}")
+
+
+@app.command()
+def train(
+    model: str = typer.Argument(
+        ..., help="model name (see `caloforge models`), e.g. qvae, vae, gan3d, wgan, qgan"
+    ),
+    data: list[Path] = typer.Option(
+        ..., "--data", "-d", help="training shower file(s); repeat for several parts"
+    ),
+    output: Path = typer.Option(..., "--output", "-o", help="run directory for checkpoints"),
+    geometry: str = typer.Option(
+        None, "--geometry", "-g", help="geometry name or binning XML (default: from the file)"
+    ),
+    val: Path = typer.Option(None, "--val", help="validation shower file"),
+    epochs: int = typer.Option(
+        None, "--epochs", help="number of epochs (default: the model's config)"
+    ),
+    config: str = typer.Option(
+        None, "--config", help="JSON file or inline JSON object of model options"
+    ),
+    seed: int = typer.Option(0, "--seed", help="random seed"),
+    resume: bool = typer.Option(False, "--resume", help="continue from the checkpoint in --output"),
+    max_showers: int = typer.Option(
+        None, "--max-showers", help="use only the first N training showers"
+    ),
+) -> None:
+    """Train a model on shower files; checkpoints (safetensors + JSON) go to --output each epoch."""
+    from caloforge.workflows import load_config
+    from caloforge.workflows import train as run_train
+
+    m = run_train(
+        model, [str(p) for p in data], output, geometry=geometry, val=val, config=load_config(config),
+        epochs=epochs, seed=seed, resume=resume, max_showers=max_showers,
+    )  # fmt: skip
+    out.print(f"trained {m.model_name} ({m.n_parameters()} parameters) -> {output}")
+
+
+@app.command()
+def generate(
+    run: Path = typer.Argument(..., help="trained model directory"),
+    output: Path = typer.Option(..., "--output", "-o", help="shower file to write"),
+    n: int = typer.Option(None, "--n", help="number of showers"),
+    energies: str = typer.Option(
+        None, "--energies", help="incident-energy spectrum in MeV, e.g. loguniform:1e3:1e6"
+    ),
+    energies_from: Path = typer.Option(
+        None, "--energies-from", help="take incident energies from this shower file"
+    ),
+    sampler: str = typer.Option(
+        None, "--sampler", help="prior sampler for the QVAE: gibbs | sa | sqa | qpu"
+    ),
+    seed: int = typer.Option(0, "--seed", help="random seed"),
+    batch_size: int = typer.Option(1024, "--batch-size", help="showers per model call"),
+) -> None:
+    """Generate showers with a trained model, in the CaloChallenge file layout."""
+    from caloforge.workflows import generate as run_generate
+
+    r = run_generate(
+        run, output, n=n, energies=energies, energies_from=energies_from, sampler=sampler,
+        seed=seed, batch_size=batch_size,
+    )  # fmt: skip
+    out.print(f"wrote {r['n']} showers to {output} in {r['seconds']:.2f} s")
+
+
+@app.command()
+def describe(run: Path = typer.Argument(..., help="trained model directory")) -> None:
+    """Describe a trained model: architecture, options, parameters (circuits for quantum models)."""
+    from caloforge.models.base import load_generator
+
+    out.print(load_generator(run).describe(), highlight=False)
+
+
+@app.command()
+def demo(
+    out_dir: Path = typer.Option(Path("runs/demo"), "--out", help="directory for every artifact"),
+    seed: int = typer.Option(1, "--seed", help="random seed"),
+    minutes: float = typer.Option(4.0, "--minutes", help="training wall time for the QVAE"),
+    n_train: int = typer.Option(8000, "--n-train", help="reference showers to train on"),
+) -> None:
+    """The main job end to end: simulate ds2 showers, train the QVAE, generate, evaluate, report."""
+    from caloforge.workflows import demo as run_demo
+
+    run_demo(out_dir, seed=seed, minutes=minutes, n_train=n_train)

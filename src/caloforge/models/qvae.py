@@ -1,0 +1,488 @@
+"""The quantum-assisted VAE: a discrete VAE with a Boltzmann-machine prior on an annealer graph.
+
+The CaloQVAE / Calo4pQVAE design, in four parts:
+
+* **Preprocessing** -- voxel energies become fractions u = x / (s E_inc) in [0, 1] (s fitted so
+  that no training shower exceeds 1), then y = logit(eps + (1 - 2 eps) u), standardised per voxel
+  over the voxels that are hit. Hits are ``x > 0`` (files are already thresholded).
+* **Encoder** -- hierarchical: a trunk reads (y, hits, log E_inc); level k emits the logits of
+  partition k of the binary latent units from the trunk features and the samples of levels
+  < k. Training uses the binary-concrete (Gumbel) relaxation with a temperature annealed from
+  ``tau_start`` to ``tau_end``; evaluation uses hard samples.
+* **Decoder** -- conditioned on log E_inc; two heads, x = a * h: hit logits (is the voxel above
+  threshold) and the standardised logit energy, trained with BCE on hits plus MSE on the energy
+  of hit voxels, summed over voxels.
+* **Prior** -- a :class:`~caloforge.boltzmann.BoltzmannMachine` on a real annealer topology
+  (``rbm-dense``, ``chimera``: bipartite; ``pegasus``, ``zephyr``: four-partite). With
+  ``condition_prior`` one partition is clamped to a thermometer code of log E_inc, so the prior
+  itself is conditioned (the conditioned four-partite design). The KL term is
+  -H(q) + <E(z)>_q - <E(z)>_model, the last from persistent block-Gibbs chains; its gradient
+  is that of KL(q || p) including log Z.
+
+``prior="gaussian"`` swaps the Boltzmann machine for a standard-normal prior with the same
+encoder and decoder (the baseline registered as ``vae``).
+
+Generation: :meth:`QVAE.latent_inputs` draws prior samples with the sampler chosen by
+:meth:`QVAE.set_sampler` (``gibbs``, ``sa``, ``sqa``, ``qpu``) plus uniform noise for the hit
+draws; :meth:`QVAE.inference_module` is the deterministic decoder that maps them to MeV.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from caloforge.errors import ConfigError
+from caloforge.geometry import Geometry
+from caloforge.io import Showers
+from caloforge.models.base import Generator, register_model
+from caloforge.models.training import (
+    batches,
+    epoch_generator,
+    load_optimizers,
+    progress_bar,
+    save_optimizers,
+)
+
+LOG_E_MIN, LOG_E_MAX = math.log(1e2), math.log(1e7)  # MeV: the range of conditioning codes
+
+
+def energy_feature(e_inc: torch.Tensor) -> torch.Tensor:
+    """log E_inc mapped to about [-1, 1] over 100 MeV .. 10 TeV: (N, 1) MeV -> (N, 1)."""
+    return 2 * (torch.log(e_inc) - LOG_E_MIN) / (LOG_E_MAX - LOG_E_MIN) - 1
+
+
+def thermometer_code(e_inc: torch.Tensor, n_bits: int) -> torch.Tensor:
+    """Binary thermometer code of log E_inc: unit i is 1 when the level exceeds i. (N, 1) -> (N, n_bits)."""
+    level = (torch.log(e_inc) - LOG_E_MIN) / (LOG_E_MAX - LOG_E_MIN) * n_bits
+    return (level > torch.arange(n_bits, dtype=e_inc.dtype)).to(torch.float32)
+
+
+def mlp(sizes: list[int], final_act: bool = False) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2 or final_act:
+            layers += [nn.LayerNorm(b), nn.SiLU()]
+    return nn.Sequential(*layers)
+
+
+class HierarchicalEncoder(nn.Module):
+    """q(z | x, E): a trunk and one head per latent level; level k sees the samples of levels < k.
+
+    Each head emits ``stats_per_unit`` numbers per latent unit: 1 (Bernoulli logits) or 2
+    (Gaussian mean and log-variance).
+    """
+
+    def __init__(
+        self, n_in: int, hidden: int, level_sizes: list[int], stats_per_unit: int = 1
+    ) -> None:
+        super().__init__()
+        self.trunk = mlp([n_in + 1, hidden, hidden], final_act=True)
+        self.heads = nn.ModuleList()
+        prev = 0
+        for size in level_sizes:
+            self.heads.append(mlp([hidden + prev, hidden // 2, stats_per_unit * size]))
+            prev += size
+
+    def forward(
+        self, x: torch.Tensor, e_feat: torch.Tensor, draw
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Returns per level (logits, samples); ``draw(logits) -> samples`` picks relaxed or hard."""
+        h = self.trunk(torch.cat([x, e_feat], dim=1))
+        logits, samples = [], []
+        for head in self.heads:
+            lg = head(torch.cat([h, *samples], dim=1))
+            logits.append(lg)
+            samples.append(draw(lg))
+        return logits, samples
+
+
+class Decoder(nn.Module):
+    """p(x | z, E): hit logits and standardised logit energies, each (N, V)."""
+
+    def __init__(self, n_latent: int, hidden: int, n_voxels: int) -> None:
+        super().__init__()
+        self.body = mlp([n_latent + 1, hidden, 2 * hidden], final_act=True)
+        self.hit = nn.Linear(2 * hidden, n_voxels)
+        self.energy = nn.Linear(2 * hidden, n_voxels)
+
+    def forward(self, z: torch.Tensor, e_feat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.body(torch.cat([z, e_feat], dim=1))
+        return self.hit(h), self.energy(h)
+
+
+class ShowerCodec(nn.Module):
+    """The fitted preprocessing: MeV showers <-> (hits, standardised logit energies).
+
+    Buffers: ``scale`` (s, scalar), ``mean`` and ``std`` (V,) of the logit energy of hit voxels.
+    """
+
+    def __init__(self, n_voxels: int, eps: float) -> None:
+        super().__init__()
+        self.eps = eps
+        self.register_buffer("scale", torch.ones(()))
+        self.register_buffer("mean", torch.zeros(n_voxels))
+        self.register_buffer("std", torch.ones(n_voxels))
+
+    def fit(self, x: torch.Tensor, e_inc: torch.Tensor) -> None:
+        ratio = x.sum(1) / e_inc.reshape(-1)
+        self.scale.fill_(max(1.0, float(ratio.max()) * 1.05))
+        y = self._logit(x, e_inc)
+        hits = (x > 0).float()
+        n = hits.sum(0)
+        glob_mean = (y * hits).sum() / hits.sum().clamp_min(1)
+        glob_var = (((y - glob_mean) * hits) ** 2).sum() / hits.sum().clamp_min(1)
+        mean = torch.where(n >= 10, (y * hits).sum(0) / n.clamp_min(1), glob_mean)
+        var = torch.where(n >= 10, (((y - mean) * hits) ** 2).sum(0) / n.clamp_min(1), glob_var)
+        self.mean.copy_(mean)
+        self.std.copy_(var.sqrt().clamp_min(1e-2))
+
+    def _logit(self, x: torch.Tensor, e_inc: torch.Tensor) -> torch.Tensor:
+        u = (x / (self.scale * e_inc.reshape(-1, 1))).clamp(0, 1)
+        u = self.eps + (1 - 2 * self.eps) * u
+        return torch.log(u) - torch.log1p(-u)
+
+    def encode(self, x: torch.Tensor, e_inc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N, V) MeV -> hits (N, V) in {0, 1}, standardised logit energy (N, V) (0 where no hit)."""
+        hits = (x > 0).float()
+        return hits, (self._logit(x, e_inc) - self.mean) / self.std * hits
+
+    def decode(self, hits: torch.Tensor, y: torch.Tensor, e_inc: torch.Tensor) -> torch.Tensor:
+        """hits (N, V), standardised logit energies (N, V) -> (N, V) MeV."""
+        u = (torch.sigmoid(y * self.std + self.mean) - self.eps) / (1 - 2 * self.eps)
+        return hits * u.clamp(0, 1) * self.scale * e_inc.reshape(-1, 1)
+
+
+class QVAEDecoderModule(nn.Module):
+    """The deterministic generation path: (prior z, uniform noise, E_inc) -> (N, V) MeV.
+
+    ``z`` holds all latent units in the prior's order (the conditioning partition included, as
+    the sampler left it); a voxel is hit when its uniform draw is below the hit probability.
+    """
+
+    def __init__(self, decoder: Decoder, codec: ShowerCodec) -> None:
+        super().__init__()
+        self.decoder = decoder
+        self.codec = codec
+
+    def forward(self, z: torch.Tensor, uniform: torch.Tensor, e_inc: torch.Tensor) -> torch.Tensor:
+        hit_logits, y = self.decoder(z, energy_feature(e_inc))
+        hits = (uniform < torch.sigmoid(hit_logits)).to(y.dtype)
+        return self.codec.decode(hits, y, e_inc)
+
+
+@register_model("qvae")
+class QVAE(Generator):
+    """Discrete VAE with a Boltzmann-machine prior on an annealer topology (see module docs)."""
+
+    @classmethod
+    def default_config(cls) -> dict[str, Any]:
+        return {
+            "prior": "boltzmann",  # or "gaussian" (the baseline)
+            "topology": "pegasus",  # rbm-dense | chimera | pegasus | zephyr
+            "units_per_partition": 64,
+            "topology_seed": 0,
+            "condition_prior": True,  # clamp one partition to a code of E_inc (4-partite only)
+            "hidden": 256,
+            "epochs": 10,
+            "batch_size": 128,
+            "lr": 1e-3,
+            "tau_start": 1.0,
+            "tau_end": 0.2,
+            "kl_warmup": 0.3,  # fraction of training over which the KL weight rises to 1
+            "gibbs_sweeps_train": 4,  # sweeps of the persistent chains per training step
+            "gibbs_sweeps_sample": 32,  # sweeps from a fresh start at generation (see benchmark)
+            "logit_eps": 1e-6,
+        }
+
+    def __init__(self, geometry: Geometry, config: dict[str, Any] | None = None) -> None:
+        super().__init__(geometry, config)
+        c = self.config
+        if c["prior"] not in ("boltzmann", "gaussian"):
+            raise ConfigError(f"prior must be 'boltzmann' or 'gaussian', got {c['prior']!r}")
+        if int(c["units_per_partition"]) < 2:
+            raise ConfigError("units_per_partition must be at least 2")
+        n_vox = geometry.n_voxels
+        self.codec = ShowerCodec(n_vox, float(c["logit_eps"]))
+        if c["prior"] == "boltzmann":
+            from caloforge.boltzmann import BoltzmannMachine, make_topology
+
+            topo = make_topology(
+                c["topology"], int(c["units_per_partition"]), seed=int(c["topology_seed"])
+            )
+            self.prior = BoltzmannMachine(topo)
+            sizes = [len(p) for p in self.prior.partitions]
+            self.cond_partition = 0 if (c["condition_prior"] and len(sizes) > 2) else None
+            self.level_partitions = [i for i in range(len(sizes)) if i != self.cond_partition]
+            level_sizes = [sizes[i] for i in self.level_partitions]
+            n_latent = self.prior.n_units
+        else:
+            self.prior = None
+            self.cond_partition = None
+            level_sizes = [int(c["units_per_partition"])] * 2
+            self.level_partitions = []
+            n_latent = sum(level_sizes)
+        self.gauss_dim = sum(level_sizes)
+        stats = 2 if self.prior is None else 1
+        self.encoder = HierarchicalEncoder(2 * n_vox, int(c["hidden"]), level_sizes, stats)
+        self.decoder = Decoder(n_latent, int(c["hidden"]), n_vox)
+        self._sampler = None
+        self._train_sampler = None
+
+    # ------------------------------------------------------------------ interface
+    def modules(self) -> dict[str, nn.Module]:
+        mods = {"encoder": self.encoder, "decoder": self.decoder, "codec": self.codec}
+        if self.prior is not None:
+            mods["prior"] = self.prior
+        return mods
+
+    def set_sampler(self, name: str = "gibbs", **kwargs: Any) -> None:
+        """Choose the prior sampler used at generation: gibbs | sa | sqa | qpu (kwargs go to it)."""
+        if self.prior is None:
+            raise ConfigError(
+                "the Gaussian-prior VAE has no Boltzmann prior to choose a sampler for"
+            )
+        from caloforge.boltzmann import get_sampler
+
+        if name == "gibbs":
+            kwargs.setdefault("n_sweeps", int(self.config["gibbs_sweeps_sample"]))
+            kwargs.setdefault("persistent", False)
+        self._sampler = get_sampler(name, **kwargs)
+
+    def _clamp(self, e_inc: torch.Tensor) -> dict[int, torch.Tensor] | None:
+        if self.cond_partition is None:
+            return None
+        size = len(self.prior.partitions[self.cond_partition])
+        return {self.cond_partition: thermometer_code(e_inc, size)}
+
+    def latent_inputs(
+        self, incident_energies: np.ndarray, *, seed: int = 0
+    ) -> tuple[torch.Tensor, ...]:
+        e = torch.as_tensor(np.asarray(incident_energies, dtype=np.float32).reshape(-1, 1))
+        n = len(e)
+        gen = torch.Generator().manual_seed(int(seed))
+        if self.prior is None:
+            z = torch.randn(n, self.gauss_dim, generator=gen)
+        else:
+            if self._sampler is None:
+                self.set_sampler("gibbs")
+            with torch.no_grad():
+                z = self._sampler.sample(
+                    self.prior, n, seed=int(seed), clamp=self._clamp(e)
+                ).float()
+        uniform = torch.rand(n, self.geometry.n_voxels, generator=gen)
+        return z, uniform, e
+
+    def inference_module(self) -> nn.Module:
+        return QVAEDecoderModule(self.decoder, self.codec).eval()
+
+    # ------------------------------------------------------------------ training
+    def _assemble(self, samples: list[torch.Tensor], e_inc: torch.Tensor) -> torch.Tensor:
+        """Put each level's samples (and the clamped code) into the prior's unit order."""
+        if self.prior is None:
+            return torch.cat(samples, dim=1)
+        parts: list[torch.Tensor | None] = [None] * len(self.prior.partitions)
+        for idx, s in zip(self.level_partitions, samples, strict=True):
+            parts[idx] = s
+        clamp = self._clamp(e_inc)
+        if clamp:
+            parts[self.cond_partition] = clamp[self.cond_partition]
+        # partitions are contiguous blocks in unit order (Topology.offsets)
+        return torch.cat(parts, dim=1)
+
+    def _loss(
+        self,
+        x: torch.Tensor,
+        e_inc: torch.Tensor,
+        tau: float,
+        kl_weight: float,
+        gen: torch.Generator,
+    ):
+        hits, y = self.codec.encode(x, e_inc)
+        e_feat = energy_feature(e_inc)
+        enc_in = torch.cat([y, hits], dim=1)
+
+        if self.prior is None:
+            mus, logvars, zs = [], [], []
+
+            def draw(stats):
+                mu, logvar = stats.chunk(2, dim=1)
+                mus.append(mu)
+                logvars.append(logvar)
+                eps = torch.randn(mu.shape, generator=gen)
+                zs.append(mu + eps * torch.exp(0.5 * logvar))
+                return zs[-1]
+
+            self.encoder(enc_in, e_feat, draw)
+            z = torch.cat(zs, dim=1)
+            mu, logvar = torch.cat(mus, 1), torch.cat(logvars, 1)
+            kl = 0.5 * (mu**2 + logvar.exp() - 1 - logvar).sum(1).mean()
+        else:
+
+            def draw(logits):
+                u = torch.rand(logits.shape, generator=gen).clamp(1e-6, 1 - 1e-6)
+                return torch.sigmoid((logits + torch.log(u) - torch.log1p(-u)) / tau)
+
+            logits, samples = self.encoder(enc_in, e_feat, draw)
+            z = self._assemble(samples, e_inc)
+            all_logits = torch.cat(logits, dim=1)
+            q = torch.sigmoid(all_logits)
+            entropy = (F.softplus(all_logits) - all_logits * q).sum(1).mean()
+            with torch.no_grad():
+                z_model = self._train_sampler.sample(
+                    self.prior, len(x), seed=int(torch.randint(0, 2**31 - 1, (1,), generator=gen)),
+                    clamp=self._clamp(e_inc),
+                ).float()  # fmt: skip
+            kl = -entropy + self.prior.energy(z).mean() - self.prior.energy(z_model).mean()
+
+        hit_logits, y_hat = self.decoder(z, e_feat)
+        bce = F.binary_cross_entropy_with_logits(hit_logits, hits, reduction="none").sum(1).mean()
+        mse = (((y_hat - y) * hits) ** 2).sum(1).mean()
+        loss = bce + mse + kl_weight * kl
+        return loss, {"bce": bce.item(), "mse": mse.item(), "kl": kl.item()}
+
+    def fit(
+        self,
+        train: Showers,
+        val: Showers | None = None,
+        *,
+        out_dir: str | Path | None = None,
+        epochs: int | None = None,
+        seed: int = 0,
+        resume: bool = False,
+        progress: bool = True,
+        max_minutes: float | None = None,
+    ) -> dict[str, Any]:
+        """Train on ``train`` (MeV); checkpoint into ``out_dir`` after every epoch.
+
+        Args:
+            epochs: total epochs (default from the config); with ``resume`` training continues
+                from the epoch stored in ``out_dir`` up to this total.
+            max_minutes: stop after the epoch during which this wall time is exceeded.
+
+        Returns:
+            ``self.state["history"]``: per epoch the mean losses, validation loss and seconds.
+        """
+        self.geometry.check_voxels(train.n_voxels, "training data")
+        epochs = int(epochs if epochs is not None else self.config["epochs"])
+        c = self.config
+        torch.manual_seed(seed)
+        x = torch.as_tensor(np.asarray(train.showers, dtype=np.float32))
+        e = torch.as_tensor(np.asarray(train.incident_energies, dtype=np.float32)).reshape(-1, 1)
+        params = [p for m in (self.encoder, self.decoder) for p in m.parameters()]
+        if self.prior is not None:
+            params += list(self.prior.parameters())
+        opt = torch.optim.Adam(params, lr=float(c["lr"]))
+        start_epoch = 0
+        if resume and out_dir is not None and (Path(out_dir) / "model.json").exists():
+            from caloforge.models.base import read_meta
+
+            self.state = dict(read_meta(out_dir).get("state", {}))
+            self.load_weights(out_dir)
+            load_optimizers(out_dir, {"adam": opt})
+            start_epoch = int(self.state.get("epoch", 0))
+        else:
+            self.codec.fit(x, e)
+            self.state = {"epoch": 0, "history": [], "seed": seed}
+        if self.prior is not None:
+            from caloforge.boltzmann import BlockGibbsSampler
+
+            self._train_sampler = BlockGibbsSampler(
+                n_sweeps=int(c["gibbs_sweeps_train"]), persistent=True
+            )
+        batch = min(int(c["batch_size"]), len(x))
+        steps_per_epoch = max(1, len(x) // batch)
+        total_steps = max(1, epochs * steps_per_epoch)
+        t_start = time.perf_counter()
+        with progress_bar(progress) as bar:
+            task = bar.add_task(
+                f"train {self.model_name}", total=epochs, completed=start_epoch, info=""
+            )
+            for epoch in range(start_epoch, epochs):
+                gen = epoch_generator(seed, epoch)
+                t0 = time.perf_counter()
+                sums: dict[str, float] = {}
+                for i, idx in enumerate(batches(len(x), batch, gen)):
+                    step = epoch * steps_per_epoch + i
+                    frac = step / total_steps
+                    tau = c["tau_start"] * (c["tau_end"] / c["tau_start"]) ** frac
+                    kl_w = min(1.0, frac / c["kl_warmup"]) if c["kl_warmup"] > 0 else 1.0
+                    loss, parts = self._loss(x[idx], e[idx], tau, kl_w, gen)
+                    opt.zero_grad()
+                    loss.backward()
+                    torch.nn.utils.clip_grad_norm_(params, 100.0)
+                    opt.step()
+                    for k, v in {"loss": loss.item(), **parts}.items():
+                        sums[k] = sums.get(k, 0.0) + v
+                n_steps = i + 1
+                record = {k: v / n_steps for k, v in sums.items()}
+                record.update(epoch=epoch + 1, seconds=time.perf_counter() - t0)
+                if val is not None and len(val) > 0:
+                    record["val_loss"] = self.validation_loss(val, seed=seed)
+                self.state["history"].append(record)
+                self.state["epoch"] = epoch + 1
+                if out_dir is not None:
+                    self.save(out_dir)
+                    save_optimizers(out_dir, {"adam": opt})
+                info = f"loss {record['loss']:.1f} bce {record['bce']:.1f} mse {record['mse']:.1f} kl {record['kl']:.1f}"
+                bar.update(task, advance=1, info=info)
+                if max_minutes is not None and time.perf_counter() - t_start > 60 * max_minutes:
+                    break
+        return self.state
+
+    @torch.no_grad()
+    def validation_loss(self, val: Showers, *, seed: int = 0, max_showers: int = 2048) -> float:
+        """Loss (BCE + MSE + KL, KL weight 1, hard-ish tau) on up to ``max_showers`` showers."""
+        self.geometry.check_voxels(val.n_voxels, "validation data")
+        x = torch.as_tensor(np.asarray(val.showers[:max_showers], dtype=np.float32))
+        e = torch.as_tensor(
+            np.asarray(val.incident_energies[:max_showers], dtype=np.float32)
+        ).reshape(-1, 1)
+        if self.prior is not None and self._train_sampler is None:
+            from caloforge.boltzmann import BlockGibbsSampler
+
+            self._train_sampler = BlockGibbsSampler(
+                n_sweeps=int(self.config["gibbs_sweeps_sample"]), persistent=False
+            )
+        loss, _ = self._loss(
+            x, e, float(self.config["tau_end"]), 1.0, torch.Generator().manual_seed(seed)
+        )
+        return float(loss)
+
+    @torch.no_grad()
+    def reconstruct(self, showers: Showers, *, seed: int = 0) -> np.ndarray:
+        """Encode with hard posterior samples and decode: (N, V) MeV -> (N, V) MeV."""
+        x = torch.as_tensor(np.asarray(showers.showers, dtype=np.float32))
+        e = torch.as_tensor(np.asarray(showers.incident_energies, dtype=np.float32)).reshape(-1, 1)
+        hits, y = self.codec.encode(x, e)
+        gen = torch.Generator().manual_seed(seed)
+        if self.prior is None:
+            _, samples = self.encoder(
+                torch.cat([y, hits], 1), energy_feature(e), lambda s: s.chunk(2, dim=1)[0]
+            )
+        else:
+            _, samples = self.encoder(
+                torch.cat([y, hits], 1),
+                energy_feature(e),
+                lambda lg: torch.bernoulli(torch.sigmoid(lg), generator=gen),
+            )
+        z = self._assemble(samples, e)
+        uniform = torch.rand(x.shape, generator=gen)
+        return self.inference_module()(z, uniform, e).numpy()
+
+
+@register_model("vae")
+class GaussianVAE(QVAE):
+    """The baseline: the QVAE's encoder and decoder with a standard-normal prior."""
+
+    @classmethod
+    def default_config(cls) -> dict[str, Any]:
+        return {**QVAE.default_config(), "prior": "gaussian"}

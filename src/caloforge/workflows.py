@@ -1,0 +1,186 @@
+"""End-to-end workflows behind the CLI verbs ``train``, ``generate`` and ``demo``.
+
+Each is a plain function a user can call from Python; the CLI only parses arguments.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from caloforge.errors import ConfigError
+from caloforge.geometry import Geometry, match_geometry, resolve_geometry
+from caloforge.io import ShowerWriter, inspect_file, read_showers
+
+PathLike = str | os.PathLike
+
+
+def load_config(path_or_json: str | None) -> dict[str, Any]:
+    """A model config from a JSON file path or an inline JSON object string (None -> {})."""
+    if not path_or_json:
+        return {}
+    text = path_or_json
+    if not path_or_json.lstrip().startswith("{"):
+        p = Path(path_or_json)
+        if not p.exists():
+            raise ConfigError(
+                f"{p}: no such config file (give a JSON file or an inline JSON object)"
+            )
+        text = p.read_text()
+    try:
+        cfg = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"config {path_or_json!r} is not valid JSON ({exc})") from None
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"config {path_or_json!r} must be a JSON object of option: value")
+    return cfg
+
+
+def data_geometry(data: PathLike | list[PathLike], geometry: str | Geometry | None) -> Geometry:
+    """The geometry of a shower file: the one given, else its ``geometry`` attribute, else the
+    single built-in with its voxel count."""
+    first = data[0] if isinstance(data, list) else data
+    info = inspect_file(first, geometry)
+    if geometry is not None:
+        return resolve_geometry(geometry)
+    if info.attrs.get("geometry"):
+        return resolve_geometry(str(info.attrs["geometry"]))
+    matches = match_geometry(info.n_voxels)
+    if len(matches) != 1:
+        raise ConfigError(
+            f"{first}: cannot tell the geometry of {info.n_voxels}-voxel showers; pass --geometry"
+        )
+    return resolve_geometry(matches[0])
+
+
+def train(
+    model_name: str,
+    data: PathLike | list[PathLike],
+    out_dir: PathLike,
+    *,
+    geometry: str | Geometry | None = None,
+    val: PathLike | None = None,
+    config: dict[str, Any] | None = None,
+    epochs: int | None = None,
+    seed: int = 0,
+    resume: bool = False,
+    max_showers: int | None = None,
+    max_minutes: float | None = None,
+    progress: bool = True,
+):
+    """Train model ``model_name`` on shower file(s) ``data``; the run directory is ``out_dir``.
+
+    With ``resume`` the model is rebuilt from ``out_dir`` (its stored config wins) and training
+    continues from the last finished epoch.
+    """
+    from caloforge.models.base import load_generator, model_class
+
+    geo = data_geometry(data, geometry)
+    train_data = read_showers(data, geometry=geo, max_showers=max_showers)
+    val_data = read_showers(val, geometry=geo) if val else None
+    out = Path(out_dir)
+    if resume and (out / "model.json").exists():
+        model = load_generator(out)
+        if model.model_name != model_name:
+            raise ConfigError(f"{out} holds a {model.model_name!r} model, not {model_name!r}")
+    else:
+        model = model_class(model_name)(geo, config)
+    kwargs: dict[str, Any] = {
+        "out_dir": out,
+        "epochs": epochs,
+        "seed": seed,
+        "resume": resume,
+        "progress": progress,
+    }
+    if max_minutes is not None:
+        kwargs["max_minutes"] = max_minutes
+    model.fit(train_data, val_data, **kwargs)
+    model.save(out)
+    return model
+
+
+def generate(
+    run_dir: PathLike,
+    output: PathLike,
+    *,
+    n: int | None = None,
+    energies: str | None = None,
+    energies_from: PathLike | None = None,
+    sampler: str | None = None,
+    sampler_options: dict[str, Any] | None = None,
+    seed: int = 0,
+    batch_size: int = 1024,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Generate showers with a trained model into ``output`` (CaloChallenge layout, atomic).
+
+    Incident energies come either from a spectrum spec (``energies`` with ``n``) or from the
+    ``incident_energies`` of an existing file (``energies_from``, optionally the first ``n``).
+    Returns a dict with the number of showers and the generation wall time in seconds.
+    """
+    from caloforge.energies import parse_energies
+    from caloforge.models.base import load_generator
+    from caloforge.models.training import progress_bar
+
+    model = load_generator(run_dir)
+    if (energies is None) == (energies_from is None):
+        raise ConfigError("give exactly one of --energies SPEC (with --n) or --energies-from FILE")
+    if energies_from is not None:
+        e = read_showers(energies_from, validate=False, max_showers=n).incident_energies
+    else:
+        if n is None:
+            raise ConfigError("--energies needs --n, the number of showers")
+        e = parse_energies(energies, n, seed=seed)
+    if sampler is not None:
+        if not hasattr(model, "set_sampler"):
+            raise ConfigError(f"model {model.model_name!r} has no prior sampler to choose")
+        model.set_sampler(sampler, **(sampler_options or {}))
+    attrs = {
+        "geometry": model.geometry.name,
+        "producer": f"caloforge generate ({model.model_name})",
+        "seed": seed,
+        "model_dir": str(run_dir),
+        "sampler": sampler or "",
+    }
+    t0 = time.perf_counter()
+    with (
+        ShowerWriter(output, model.geometry.n_voxels, attrs=attrs) as w,
+        progress_bar(progress) as bar,
+    ):
+        task = bar.add_task("generate", total=len(e), info="")
+        for i, start in enumerate(range(0, len(e), batch_size)):
+            chunk = e[start : start + batch_size]
+            w.append(chunk, model.sample(chunk, seed=seed * 1_000_003 + i, batch_size=batch_size))
+            bar.update(task, advance=len(chunk))
+    return {"n": int(len(e)), "seconds": time.perf_counter() - t0, "output": str(output)}
+
+
+def demo(
+    out_dir: PathLike = "runs/demo", *, seed: int = 1, minutes: float = 4.0, n_train: int = 8000
+) -> Path:
+    """The main job end to end on the embedded default: simulate, train the QVAE, generate,
+    evaluate, and write the HTML report. Returns the path of the report."""
+    from caloforge.evaluate import evaluate
+    from caloforge.refsim import simulate_to_file
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ref_train, ref_test = out / "ref_train.h5", out / "ref_test.h5"
+    spec = "loguniform:1e3:1e6"
+    print(f"[1/4] simulating {n_train} + 4000 ds2 electron showers with refsim ({spec} MeV)")
+    simulate_to_file(ref_train, "ds2", "electron", spec, n=n_train, seed=seed)
+    simulate_to_file(ref_test, "ds2", "electron", spec, n=4000, seed=seed + 1)
+    print(f"[2/4] training the QVAE for about {minutes:g} minutes")
+    run = out / "qvae"
+    train("qvae", ref_train, run, config={"epochs": 200}, seed=seed, max_minutes=minutes)
+    print("[3/4] generating 4000 showers with block-Gibbs prior sampling")
+    gen = out / "gen_qvae.h5"
+    generate(run, gen, energies_from=ref_test, seed=seed, sampler="gibbs")
+    print("[4/4] evaluating against the held-out reference sample")
+    evaluate(gen, ref_test, out_dir=out / "report", seed=seed)
+    report = out / "report" / "index.html"
+    print(f"report: {report.resolve()}")
+    return report
