@@ -19,9 +19,10 @@ from caloforge.errors import ConfigError
 
 #: the 15 dataset-1 incident energies, MeV
 DS1_ENERGIES = 2.0 ** np.arange(8, 23)
-#: events per energy in the dataset-1 training files: 10 000 up to 2^17 MeV (131 GeV), then
-#: fewer at the highest energies (as in the CaloChallenge dataset-1 description).
-DS1_COUNTS = np.array([10000] * 10 + [5000, 3000, 2000, 1000, 1000])
+#: events per energy in the dataset-1 photon files: 10 000 for 2^8 ... 2^18 MeV, then 5 000,
+#: 3 000, 2 000 and 1 000 at 2^19 ... 2^22 MeV (121 000 in all; the `num_events` table of the
+#: CaloChallenge dataset-creation notebook). The pion files keep all available events.
+DS1_COUNTS = np.array([10000] * 11 + [5000, 3000, 2000, 1000])
 
 
 def parse_energies(spec: str | float | np.ndarray, n: int, *, seed: int = 0) -> np.ndarray:
@@ -32,8 +33,10 @@ def parse_energies(spec: str | float | np.ndarray, n: int, *, seed: int = 0) -> 
     if isinstance(spec, np.ndarray | list | tuple):
         values = np.asarray(spec, dtype=float).reshape(-1)
         return _check(np.resize(values, n), str(spec))
-    if isinstance(spec, int | float):
+    if isinstance(spec, int | float | np.integer | np.floating):
         return _check(np.full(n, float(spec)), str(spec))
+    if not isinstance(spec, str):
+        raise ConfigError(f"energy spectrum must be a spec string or numbers, got {spec!r}")
     text = spec.strip().lower()
     try:
         if text == "ds1":
@@ -46,6 +49,8 @@ def parse_energies(spec: str | float | np.ndarray, n: int, *, seed: int = 0) -> 
             values = np.array([float(x) for x in rest.split(",")])
             return _check(np.resize(values, n), spec)
         lo, hi = (float(x) for x in rest.split(":"))
+    except ConfigError:  # a ValueError too: keep _check's precise message
+        raise
     except ValueError:
         raise ConfigError(
             f"cannot read energy spectrum {spec!r}; use e.g. 'loguniform:1e3:1e6', "

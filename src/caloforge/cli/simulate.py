@@ -1,0 +1,74 @@
+"""Reference-simulator verbs: ``simulate`` and ``detectors``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from caloforge.cli import app
+
+out = Console()
+
+
+@app.command()
+def simulate(
+    detector: str = typer.Option(
+        "ds2", "--detector", "-d", help="detector preset (see `detectors`)"
+    ),
+    particle: str = typer.Option(
+        "electron", "--particle", "-p", help="electron, positron, photon, pion"
+    ),
+    n: int = typer.Option(1000, "--n", "-n", help="number of showers"),
+    energies: str = typer.Option(
+        "loguniform:1e3:1e6",
+        "--energies",
+        "-e",
+        help="incident energies, MeV: loguniform:A:B, uniform:A:B, fixed:E1,E2, ds1 or a number",
+    ),
+    seed: int = typer.Option(0, "--seed", help="random seed; the same seed gives the same file"),
+    output: Path = typer.Option(
+        ..., "--output", "-o", help="HDF5 file to write (CaloChallenge layout)"
+    ),
+    theta: float = typer.Option(0.0, "--theta", help="incidence angle from the z axis, rad"),
+    phi: float = typer.Option(0.0, "--phi", help="azimuth of the incidence direction, rad"),
+    offset_x: float = typer.Option(0.0, "--offset-x", help="x of the entry point, mm"),
+    offset_y: float = typer.Option(0.0, "--offset-y", help="y of the entry point, mm"),
+    noise: float = typer.Option(0.0, "--noise", help="Gaussian noise per voxel, MeV"),
+    chunk_size: int = typer.Option(1000, "--chunk-size", help="showers per written chunk"),
+) -> None:
+    """Simulate showers with the reference simulator and write them atomically, in chunks."""
+    from caloforge.refsim import simulate_to_file
+
+    path = simulate_to_file(
+        output, detector, particle, energies, n=n, seed=seed, chunk_size=chunk_size,
+        theta=theta, phi=phi, offset_mm=(offset_x, offset_y), noise_mev=noise, progress=True,
+    )  # fmt: skip
+    out.print(f"wrote {n} {particle} showers in {detector} to {path}")
+
+
+@app.command()
+def detectors() -> None:
+    """List the reference-simulator detector presets and their materials."""
+    from caloforge.refsim import detector_names, get_detector
+
+    table = Table(title="reference-simulator detectors")
+    for col in ("name", "geometry", "voxels", "layers: stack", "X0 / lambda_I", "R_M mm", "c_S"):
+        table.add_column(col)
+    for name in detector_names():
+        d = get_detector(name)
+        runs: list[list] = []  # consecutive layers of one stack: [count, stack]
+        for section in d.sections:
+            if runs and runs[-1][1] == section.stack:
+                runs[-1][0] += section.n_layers
+            else:
+                runs.append([section.n_layers, section.stack])
+        stacks = ", ".join(f"{count}x {stack.describe()}" for count, stack in runs)
+        table.add_row(
+            name, d.geo.name, str(d.geo.n_voxels), stacks,
+            f"{d.total_x0:.1f} / {d.total_lambda:.2f}",
+            f"{d.em_stack.moliere_radius_mm:.1f}", f"{d.em_stack.c_s:.3f}",
+        )  # fmt: skip
+    out.print(table)
