@@ -103,7 +103,8 @@ class Standardize(Transform):
 
     def fit(self, x, e_inc):
         self.mean = x.mean(dim=0)
-        self.std = x.std(dim=0).clamp_min(self.min_std)
+        # one shower has no sample spread (N - 1 = 0 would give NaN): its std is 0, then floored
+        self.std = x.std(dim=0, correction=1 if len(x) > 1 else 0).clamp_min(self.min_std)
         return self
 
     def _check(self) -> None:

@@ -22,6 +22,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     os.close(fd)
     tmp_path = Path(tmp)
     try:
+        # mkstemp creates the file 0600; give the output the usual permissions (0666 - umask).
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_path, 0o666 & ~umask)
         yield tmp_path
         os.replace(tmp_path, final)
     except BaseException:

@@ -23,7 +23,9 @@ from caloforge.ioutil import atomic_path
 
 
 def _format_edge(x: float) -> str:
-    return f"{x:g}" if float(x) != int(x) else str(int(x))
+    """Shortest text that reads back as exactly ``x`` (``repr``), integers without ``.0``."""
+    x = float(x)
+    return str(int(x)) if x.is_integer() else repr(x)
 
 
 def read_xml(path: str | os.PathLike, name: str | None = None) -> Geometry:
