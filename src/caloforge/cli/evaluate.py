@@ -1,0 +1,102 @@
+"""Evaluation verbs: ``evaluate`` (CaloChallenge metrics and an HTML report) and ``compare``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from caloforge.cli import app
+
+out = Console()
+
+
+@app.command()
+def evaluate(
+    generated: Path = typer.Argument(..., help="generated shower file (CaloChallenge layout)"),
+    reference: Path = typer.Option(..., "--reference", "-r", help="reference shower file"),
+    output: Path = typer.Option(..., "--output", "-o", help="report directory to write"),
+    geometry: str = typer.Option(
+        None, "--geometry", "-g", help="geometry (default: the files' attribute or voxel count)"
+    ),
+    protocol: str = typer.Option(
+        "fast", "--protocol", help="fast (CPU default) or calochallenge (the 2022 settings)"
+    ),
+    seed: int = typer.Option(0, "--seed", help="seed of subsampling, classifier and FPD/KPD"),
+    threshold: float = typer.Option(
+        None, "--threshold", help="voxel threshold in MeV (default: 1 for ds1, 0.01515 for ds2/3)"
+    ),
+    classifier: list[str] = typer.Option(
+        ["high", "low"], "--classifier", "-c", help="classifier inputs: low, low-normed, high"
+    ),
+    no_classifier: bool = typer.Option(False, "--no-classifier", help="skip the classifier"),
+    no_plots: bool = typer.Option(False, "--no-plots", help="skip the figures"),
+    strict_sizes: bool = typer.Option(
+        False, "--strict-sizes", help="fail instead of subsampling when the sample sizes differ"
+    ),
+) -> None:
+    """Compare GENERATED with a reference file: metrics.json and a self-contained index.html."""
+    from caloforge.evaluate import evaluate as run_evaluation
+
+    metrics = run_evaluation(
+        generated,
+        reference,
+        out_dir=output,
+        geometry=geometry,
+        protocol=protocol,
+        seed=seed,
+        threshold=threshold,
+        classifiers=() if no_classifier else tuple(classifier),
+        plots=not no_plots,
+        on_size_mismatch="raise" if strict_sizes else "subsample",
+        progress=True,
+    )
+    table = Table(title=f"{generated} vs {reference} ({metrics['protocol']['name']} protocol)")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for mode, c in metrics["classifier"].items():
+        table.add_row(f"AUC ({mode})", f"{c['auc']:.4f} ± {c['auc_null_sigma']:.4f}")
+        table.add_row(f"JSD ({mode})", f"{c['jsd']:.4f}")
+    for key in ("fpd", "kpd"):
+        if key in metrics:
+            table.add_row(key.upper(), f"{metrics[key]['value']:.4g} ± {metrics[key]['error']:.2g}")
+    summary = metrics["separation_power_summary"]
+    mean_s = summary["all"]["mean"]
+    table.add_row("separation power (mean)", "–" if mean_s is None else f"{mean_s:.4f}")
+    table.add_row("separation power (response)", f"{metrics['separation_power']['response']:.4f}")
+    out.print(table)
+    for note in metrics["notes"]:
+        out.print(f"note: {note}")
+    out.print(f"wrote {output / 'index.html'} and {output / 'metrics.json'}")
+
+
+@app.command()
+def compare(
+    runs: list[Path] = typer.Argument(..., help="report directories written by evaluate"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
+    markdown: Path = typer.Option(None, "--markdown", help="also write the table as Markdown"),
+) -> None:
+    """Put the headline metrics of several evaluated runs in one table."""
+    from caloforge.evaluate import compare as compare_runs
+    from caloforge.ioutil import atomic_path
+
+    result = compare_runs(runs)
+    if markdown is not None:
+        with atomic_path(markdown) as tmp:
+            tmp.write_text(result.to_markdown() + "\n")
+    if as_json:
+        out.print_json(json.dumps(result.to_dict()))
+        return
+    table = Table(title="evaluated runs")
+    for col in result.columns:
+        table.add_column(col, justify="left" if col in ("run", "geometry", "protocol") else "right")
+    for row in result.rows:
+        table.add_row(
+            *("–" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v) for v in row)
+        )
+    out.print(table)
+    for note in result.notes:
+        out.print(f"note: {note}")

@@ -1,0 +1,81 @@
+"""CaloChallenge 2022 evaluation: features, separation powers, classifier test, FPD/KPD, report.
+
+Typical use::
+
+    from caloforge.evaluate import evaluate
+    metrics = evaluate("gen.h5", "ref.h5", out_dir="report/")   # writes index.html, metrics.json
+
+The modules, each with one job:
+
+==================  ===============================================================
+``features``        high-level features per shower, streamed over file chunks
+``histograms``      binning of every feature, unit-area histograms, separation power
+``classifier``      the DNN classifier test (AUC, JSD after isotonic calibration)
+``distances``       FPD (extrapolated in 1/N) and KPD (unbiased MMD^2, polynomial kernel)
+``plots``           the report's figures (matplotlib + mplhep)
+``report``          :func:`evaluate` and :func:`compare`
+==================  ===============================================================
+
+Matplotlib and torch are imported only when figures are drawn or a classifier is trained.
+"""
+
+from caloforge.evaluate.classifier import (
+    PROTOCOLS,
+    ClassifierResult,
+    IsotonicCalibration,
+    Protocol,
+    classifier_inputs,
+    classifier_test,
+    get_protocol,
+    isotonic_fit,
+    roc_auc,
+)
+from caloforge.evaluate.distances import DistanceResult, fpd, frechet_distance, kpd, mmd2_unbiased
+from caloforge.evaluate.features import (
+    DEFAULT_THRESHOLDS_MEV,
+    FeatureExtractor,
+    ShowerFeatures,
+    StreamedSample,
+    default_threshold,
+    stream_features,
+)
+from caloforge.evaluate.histograms import (
+    Binning,
+    VoxelSpectrum,
+    feature_binnings,
+    separation_power,
+    separation_powers,
+)
+from caloforge.evaluate.report import ComparisonTable, compare, evaluate, resolve_geometries
+
+__all__ = [
+    "DEFAULT_THRESHOLDS_MEV",
+    "PROTOCOLS",
+    "Binning",
+    "ClassifierResult",
+    "ComparisonTable",
+    "DistanceResult",
+    "FeatureExtractor",
+    "IsotonicCalibration",
+    "Protocol",
+    "ShowerFeatures",
+    "StreamedSample",
+    "VoxelSpectrum",
+    "classifier_inputs",
+    "classifier_test",
+    "compare",
+    "default_threshold",
+    "evaluate",
+    "feature_binnings",
+    "fpd",
+    "frechet_distance",
+    "get_protocol",
+    "isotonic_fit",
+    "kpd",
+    "mmd2_unbiased",
+    "resolve_geometries",
+    "roc_auc",
+    "separation_power",
+    "separation_powers",
+    "stream_features",
+]

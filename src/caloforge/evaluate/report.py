@@ -1,0 +1,712 @@
+"""The evaluation driver: one call from two shower files to ``metrics.json`` and ``index.html``.
+
+:func:`evaluate` streams both files once to compute the high-level features (so files larger
+than memory work), bins every feature on the reference, computes the separation powers, the
+classifier tests, FPD and KPD, draws the figures and writes
+
+* ``metrics.json``: every number, the protocol and the notes (what was subsampled and why);
+* ``index.html``: a self-contained page (CSS inline, figures embedded as base64 PNG data URIs)
+  that opens in a browser with no server: the metrics table first, then the figures;
+* ``figures/*.png``: the figures as files.
+
+:func:`compare` puts the headline numbers of several evaluated runs in one table.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from caloforge import __version__
+from caloforge.errors import ConfigError, GeometryError
+from caloforge.evaluate.classifier import (
+    INPUT_MODES,
+    classifier_inputs,
+    classifier_test,
+    get_protocol,
+)
+from caloforge.evaluate.distances import fpd, kpd
+from caloforge.evaluate.features import FeatureExtractor, StreamedSample, stream_features
+from caloforge.evaluate.histograms import (
+    Binning,
+    density,
+    feature_binnings,
+    histogram_pairs,
+    separation_power,
+    separation_powers,
+)
+from caloforge.geometry import Geometry, match_geometry, resolve_geometry
+from caloforge.io import Showers, inspect_file, iter_showers
+from caloforge.ioutil import atomic_path
+
+Source = str | os.PathLike | Showers
+#: voxel inputs of the low-level classifiers are capped at this many bytes (both samples)
+LOW_LEVEL_MEMORY_BYTES = 4 * 2**30
+#: features whose reference histogram has fewer entries in range are left out of the summary
+MIN_REFERENCE_ENTRIES = 50
+#: the feature groups in report order
+GROUPS = (
+    "response", "E_tot", "voxel_energy", "E_layer", "sparsity", "EC_eta", "EC_phi",
+    "width_eta", "width_phi", "EC_r", "width_r",
+)  # fmt: skip
+
+
+# --------------------------------------------------------------------------- inputs
+def _describe(source: Source) -> str:
+    return str(source) if isinstance(source, str | os.PathLike) else "in-memory showers"
+
+
+def _source_info(source: Source) -> tuple[int, int, str | None]:
+    """(n_showers, n_voxels, geometry attribute) of a file or a Showers block."""
+    if isinstance(source, Showers):
+        return len(source), source.n_voxels, source.attrs.get("geometry")
+    info = inspect_file(source)
+    return info.n_showers, info.n_voxels, info.attrs.get("geometry")
+
+
+def resolve_geometries(
+    generated: Source, reference: Source, geometry: str | Geometry | None = None
+) -> Geometry:
+    """The geometry both samples are binned in: ``geometry`` if given, else the files'
+    ``geometry`` attribute, else the only built-in with their voxel count.
+
+    Raises:
+        GeometryError: the samples have different voxel counts or name different geometries,
+            or the geometry cannot be told.
+    """
+    _, v_gen, name_gen = _source_info(generated)
+    _, v_ref, name_ref = _source_info(reference)
+    gen_label, ref_label = _describe(generated), _describe(reference)
+    if v_gen != v_ref:
+        raise GeometryError(
+            f"{gen_label} has {v_gen} voxels per shower but the reference {ref_label} has "
+            f"{v_ref}; both must be in the same geometry"
+        )
+    if geometry is not None:
+        geo = resolve_geometry(geometry)
+        geo.check_voxels(v_ref, ref_label)
+        return geo
+    if name_gen and name_ref and name_gen != name_ref:
+        raise GeometryError(
+            f"{gen_label} says its geometry is {name_gen!r} but the reference {ref_label} says "
+            f"{name_ref!r}; pass --geometry if they are really the same"
+        )
+    name = name_ref or name_gen
+    if name:
+        geo = resolve_geometry(str(name))
+        geo.check_voxels(v_ref, ref_label)
+        return geo
+    matches = match_geometry(v_ref)
+    if len(matches) != 1:
+        raise GeometryError(
+            f"cannot tell the geometry of {ref_label} ({v_ref} voxels per shower, "
+            f"{'matching ' + ', '.join(matches) if matches else 'no built-in matches'}); "
+            "pass --geometry"
+        )
+    return resolve_geometry(matches[0])
+
+
+def _load_rows(
+    source: Source, rows: np.ndarray, geometry: Geometry, extractor: FeatureExtractor
+) -> tuple[np.ndarray, np.ndarray]:
+    """Incident energies (k,) and thresholded float32 showers (k, V) of the sorted ``rows``."""
+    if isinstance(source, Showers):
+        block = source[rows]
+        return block.incident_energies, extractor.apply_threshold(block.showers)[0].astype(
+            np.float32
+        )
+    e_parts, x_parts, start = [], [], 0
+    for block in iter_showers(source, geometry=geometry):
+        stop = start + len(block)
+        lo, hi = np.searchsorted(rows, [start, stop])
+        if hi > lo:
+            local = rows[lo:hi] - start
+            e_parts.append(block.incident_energies[local])
+            x_parts.append(extractor.apply_threshold(block.showers[local])[0].astype(np.float32))
+        start = stop
+    return np.concatenate(e_parts), np.concatenate(x_parts)
+
+
+# --------------------------------------------------------------------------- helpers
+def _clean(value):
+    """JSON-safe copy: numpy scalars to Python, NaN/Inf to None."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _clean(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _summary_by_group(seps: dict[str, float], binnings: dict[str, Binning]) -> dict:
+    out: dict[str, dict] = {}
+    for group in GROUPS:
+        vals = [v for k, v in seps.items() if (binnings[k].group if k in binnings else k) == group]
+        if vals:
+            out[group] = {"mean": float(np.mean(vals)), "max": float(np.max(vals)), "n": len(vals)}
+    return out
+
+
+class _Progress:
+    """A thin wrapper over rich.progress that does nothing when disabled."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._progress = None
+
+    def __enter__(self) -> _Progress:
+        if self.enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+            self._progress = Progress(
+                "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                TimeElapsedColumn(), transient=False,
+            )  # fmt: skip
+            self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._progress is not None:
+            self._progress.__exit__(*exc)
+
+    def task(self, description: str, total: int) -> Callable[[int], None]:
+        if self._progress is None:
+            return lambda n: None
+        task_id = self._progress.add_task(description, total=total)
+        return lambda n: self._progress.advance(task_id, n)
+
+
+# --------------------------------------------------------------------------- evaluate
+def evaluate(
+    generated: Source,
+    reference: Source,
+    *,
+    out_dir: str | os.PathLike,
+    geometry: str | Geometry | None = None,
+    protocol: str = "fast",
+    seed: int = 0,
+    threshold: float | None = None,
+    classifiers: Sequence[str] = ("high", "low"),
+    distances: bool = True,
+    plots: bool = True,
+    chunk_size: int | None = None,
+    on_size_mismatch: str = "subsample",
+    labels: tuple[str, str] = ("reference", "generated"),
+    progress: bool = False,
+) -> dict:
+    """Compare a generated shower sample with a reference one and write the report.
+
+    Args:
+        generated, reference: shower files (CaloChallenge layout) or :class:`Showers` blocks.
+        out_dir: directory for ``metrics.json``, ``index.html`` and ``figures/``.
+        geometry: built-in name, binning XML or :class:`Geometry`; by default the files'
+            ``geometry`` attribute or the only built-in with their voxel count.
+        protocol: ``fast`` (CPU default) or ``calochallenge`` (the 2022 challenge settings).
+        seed: seeds subsampling, the classifier and the FPD/KPD batches.
+        threshold: voxel threshold in MeV; default 1 MeV (dataset 1), 0.01515 MeV (datasets 2,
+            3) and 0 for other geometries.
+        classifiers: input modes to run, from ``low``, ``low-normed``, ``high``; empty: none.
+        distances: compute FPD and KPD.
+        plots: draw the figures (``index.html`` then holds only tables).
+        chunk_size: showers per streamed chunk (default: about 128 MB).
+        on_size_mismatch: ``subsample`` (the classifier uses a random subset of the larger
+            sample, and a note says so) or ``raise`` (a :class:`ConfigError`).
+        labels: legend names of the reference and generated samples.
+        progress: show rich progress bars.
+
+    Returns:
+        the metrics dictionary also written to ``metrics.json``.
+    """
+    proto = get_protocol(protocol)
+    for mode in classifiers:
+        if mode not in INPUT_MODES:
+            raise ConfigError(
+                f"unknown classifier input {mode!r}; choose from {', '.join(INPUT_MODES)}"
+            )
+    if on_size_mismatch not in ("subsample", "raise"):
+        raise ConfigError(
+            f"on_size_mismatch must be 'subsample' or 'raise', got {on_size_mismatch!r}"
+        )
+    out = Path(out_dir)
+    geo = resolve_geometries(generated, reference, geometry)
+    extractor = FeatureExtractor(geo, threshold)
+    n_gen_total, _, _ = _source_info(generated)
+    n_ref_total, _, _ = _source_info(reference)
+    notes: list[str] = []
+    if threshold is None and geo.name not in ("ds1-photons", "ds1-pions", "ds2", "ds3"):
+        notes.append(
+            f"Geometry {geo.name!r} has no CaloChallenge voxel threshold, so none (0 MeV) was "
+            "applied; pass threshold= to set one."
+        )
+    metrics: dict = {
+        "caloforge_version": __version__,
+        "generated": _describe(generated),
+        "reference": _describe(reference),
+        "geometry": geo.name,
+        "threshold_mev": extractor.threshold,
+        "protocol": proto.to_dict(),
+        "seed": seed,
+        "labels": list(labels),
+    }
+    rng = np.random.default_rng(seed)
+
+    with _Progress(progress) as bars:
+        ref = stream_features(
+            reference, geo, threshold=extractor.threshold, chunk_size=chunk_size,
+            on_chunk=bars.task(f"features of {labels[0]}", n_ref_total),
+        )  # fmt: skip
+        gen = stream_features(
+            generated, geo, threshold=extractor.threshold, chunk_size=chunk_size,
+            on_chunk=bars.task(f"features of {labels[1]}", n_gen_total),
+        )  # fmt: skip
+        metrics["n_reference"], metrics["n_generated"] = len(ref), len(gen)
+
+        # ---- histograms and separation powers
+        binnings = feature_binnings(ref.features, geo, extractor.threshold)
+        pairs = histogram_pairs(ref.features, gen.features, binnings)
+        seps = separation_powers(ref.features, gen.features, binnings, pairs)
+        voxel_binning = Binning(
+            ref.voxel_spectrum.edges_for(50), True, "voxel energy [MeV]", "voxel_energy"
+        )
+        pairs["voxel_energy"] = (
+            ref.voxel_spectrum.rebinned(voxel_binning.edges),
+            gen.voxel_spectrum.rebinned(voxel_binning.edges),
+        )
+        seps["voxel_energy"] = separation_power(
+            density(pairs["voxel_energy"][0], voxel_binning.edges),
+            density(pairs["voxel_energy"][1], voxel_binning.edges),
+            voxel_binning.edges,
+        )
+        all_binnings = {**binnings, "voxel_energy": voxel_binning}
+        sparse = [k for k, (c_ref, _) in pairs.items() if c_ref.sum() < MIN_REFERENCE_ENTRIES]
+        if sparse:
+            notes.append(
+                f"{len(sparse)} feature(s) have fewer than {MIN_REFERENCE_ENTRIES} reference "
+                f"entries in their bins ({', '.join(sparse[:8])}{' ...' if len(sparse) > 8 else ''}),"
+                " so their separation powers are listed but left out of the summary."
+            )
+        kept = {k: v for k, v in seps.items() if k not in sparse}
+        metrics["separation_power"] = seps
+        metrics["separation_power_entries"] = {
+            k: [int(c_ref.sum()), int(c_gen.sum())] for k, (c_ref, c_gen) in pairs.items()
+        }
+        metrics["separation_power_summary"] = _summary_by_group(kept, all_binnings)
+        metrics["separation_power_summary"]["all"] = {
+            "mean": float(np.mean(list(kept.values()))) if kept else None,
+            "max": float(np.max(list(kept.values()))) if kept else None,
+            "n": len(kept),
+        }
+        metrics["binning"] = {k: b.to_dict() for k, b in all_binnings.items()}
+        metrics["response"] = {
+            key: {
+                "mean": float(s.features.response.mean()),
+                "std": float(s.features.response.std()),
+            }
+            for key, s in (("reference", ref), ("generated", gen))
+        }
+        from caloforge.evaluate.plots import response_table
+
+        metrics["response_per_energy"] = response_table(
+            ref.features.e_inc, ref.features.e_tot, gen.features.e_inc, gen.features.e_tot
+        )
+
+        # ---- classifier tests
+        metrics["classifier"] = {}
+        if classifiers:
+            n_each = min(len(ref), len(gen))
+            if len(ref) != len(gen):
+                if on_size_mismatch == "raise":
+                    raise ConfigError(
+                        f"the classifier test needs equally many showers, but "
+                        f"{metrics['generated']} holds {len(gen)} and {metrics['reference']} "
+                        f"holds {len(ref)}"
+                    )
+                larger = labels[0] if len(ref) > len(gen) else labels[1]
+                notes.append(
+                    f"The samples differ in size ({len(ref)} {labels[0]}, {len(gen)} "
+                    f"{labels[1]} showers), so the classifier used a random {n_each} of the "
+                    f"{larger} sample."
+                )
+            rows_ref = np.sort(rng.choice(len(ref), n_each, replace=False))
+            rows_gen = np.sort(rng.choice(len(gen), n_each, replace=False))
+            for mode in classifiers:
+                tick = bars.task(f"classifier ({mode})", proto.max_epochs)
+                if mode == "high":
+                    x_ref = classifier_inputs("high", features=ref.features[rows_ref])
+                    x_gen = classifier_inputs("high", features=gen.features[rows_gen])
+                else:
+                    cap = int(LOW_LEVEL_MEMORY_BYTES // (2 * 4 * (geo.n_voxels + geo.n_layers + 1)))
+                    if proto.max_classifier_showers is not None:
+                        cap = min(cap, proto.max_classifier_showers)
+                    sub_ref, sub_gen = rows_ref, rows_gen
+                    if cap < n_each:
+                        notes.append(
+                            f"The {mode} classifier used a random {cap} of the {n_each} showers "
+                            f"per sample (protocol {proto.name!r} and memory cap)."
+                        )
+                        sub_ref = np.sort(rng.choice(rows_ref, cap, replace=False))
+                        sub_gen = np.sort(rng.choice(rows_gen, cap, replace=False))
+                    e_r, v_r = _load_rows(reference, sub_ref, geo, extractor)
+                    e_g, v_g = _load_rows(generated, sub_gen, geo, extractor)
+                    x_ref = classifier_inputs(
+                        mode, incident_energies=e_r, showers=v_r, geometry=geo
+                    )
+                    del v_r
+                    x_gen = classifier_inputs(
+                        mode, incident_energies=e_g, showers=v_g, geometry=geo
+                    )
+                    del v_g
+                result = classifier_test(
+                    x_ref, x_gen, protocol=proto, seed=seed, mode=mode,
+                    on_epoch=lambda epoch, acc, tick=tick: tick(1),
+                )  # fmt: skip
+                tick(proto.max_epochs - result.epochs_run)  # early stopping: fill the bar
+                metrics["classifier"][mode] = result.to_dict()
+
+        # ---- FPD and KPD
+        if distances:
+            hl_ref, hl_gen = ref.features.high_level_vector(), gen.features.high_level_vector()
+            f = fpd(
+                hl_ref, hl_gen, min_batch=proto.fpd_min_batch, max_batch=proto.fpd_max_batch,
+                n_sizes=proto.fpd_n_sizes, n_batches=proto.fpd_n_batches, seed=seed,
+            )  # fmt: skip
+            k = kpd(hl_ref, hl_gen, batch=proto.kpd_batch, n_batches=proto.kpd_n_batches, seed=seed)
+            metrics["fpd"], metrics["kpd"] = f.to_dict(), k.to_dict()
+            notes += [r.note[0].upper() + r.note[1:] + "." for r in (f, k) if r.note]
+
+        # ---- figures
+        figures: list[dict] = []
+        if plots:
+            figures = _draw_figures(
+                out / "figures", ref, gen, geo, all_binnings, seps, pairs,
+                metrics["response_per_energy"], labels, bars,
+            )  # fmt: skip
+        metrics["figures"] = figures
+        metrics["notes"] = notes
+
+    metrics = _clean(metrics)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / "metrics.json") as tmp:
+        tmp.write_text(json.dumps(metrics, indent=2))
+    with atomic_path(out / "index.html") as tmp:
+        tmp.write_text(render_html(metrics, out), encoding="utf-8")
+    return metrics
+
+
+def _draw_figures(
+    fig_dir: Path,
+    ref: StreamedSample,
+    gen: StreamedSample,
+    geo: Geometry,
+    binnings: dict[str, Binning],
+    seps: dict[str, float],
+    pairs: dict[str, tuple[np.ndarray, np.ndarray]],
+    response_rows: dict,
+    labels: tuple[str, str],
+    bars: _Progress,
+) -> list[dict]:
+    from caloforge.evaluate.plots import plot_feature, plot_layer_images, plot_response
+
+    tick = bars.task("figures", len(binnings) + geo.n_layers + 1)
+    figures = []
+    for name, binning in binnings.items():
+        path = plot_feature(
+            fig_dir / f"{name}.png", *pairs[name], binning, separation=seps[name], labels=labels
+        )
+        figures.append(
+            {
+                "path": f"figures/{path.name}",
+                "group": binning.group,
+                "layer": binning.layer,
+                "title": binning.label,
+            }
+        )
+        tick(1)
+    for pos, lid in enumerate(geo.layer_ids):
+        path = plot_layer_images(
+            fig_dir / f"image_layer_{lid}.png",
+            ref.mean_shower,
+            gen.mean_shower,
+            geo,
+            pos,
+            labels=labels,
+        )
+        figures.append(
+            {
+                "path": f"figures/{path.name}",
+                "group": "image",
+                "layer": int(lid),
+                "title": f"average shower, layer {lid}",
+            }
+        )
+        tick(1)
+    path = plot_response(fig_dir / "response_vs_e_inc.png", response_rows, labels=labels)
+    figures.insert(
+        0,
+        {
+            "path": f"figures/{path.name}",
+            "group": "response_vs_e_inc",
+            "layer": None,
+            "title": "response and resolution against E_inc",
+        },
+    )
+    tick(1)
+    return figures
+
+
+# --------------------------------------------------------------------------- HTML
+_CSS = """
+body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px auto;max-width:1200px;
+color:#222;padding:0 16px}
+h1{font-size:1.6em;margin-bottom:4px} h2{margin-top:32px;border-bottom:1px solid #ddd}
+.sub{color:#666;margin-top:0}
+table{border-collapse:collapse;margin:8px 0 16px 0;font-size:0.92em}
+th,td{border:1px solid #ddd;padding:4px 10px;text-align:right} th{background:#f3f5f8}
+td.k,th.k{text-align:left}
+.grid{display:flex;flex-wrap:wrap;gap:8px}
+.grid figure{margin:0;border:1px solid #eee;padding:4px}
+.grid img{width:360px;display:block} .wide img{width:100%;max-width:1100px}
+figcaption{font-size:0.8em;color:#555;text-align:center}
+.notes li{margin:2px 0} .bad{color:#b03a2e;font-weight:600} .good{color:#1e8449}
+"""
+
+
+def _fmt(value, digits: int = 4) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}" if abs(value) < 1e-3 and value != 0 else f"{value:.{digits}f}"
+    return html.escape(str(value))
+
+
+def _img(out_dir: Path, rel: str) -> str:
+    data = base64.b64encode((out_dir / rel).read_bytes()).decode("ascii")
+    return f"data:image/png;base64,{data}"
+
+
+def _summary_rows(m: dict) -> list[tuple[str, str, str]]:
+    """(metric, value, how to read it) rows of the headline table."""
+    rows = []
+    for mode, c in m.get("classifier", {}).items():
+        rows.append((
+            f"classifier AUC ({mode})",
+            f"{c['auc']:.4f} ± {c['auc_null_sigma']:.4f}",
+            "0.5 = indistinguishable; ± is the spread for a perfect generator",
+        ))  # fmt: skip
+        rows.append(
+            (f"classifier JSD ({mode})", _fmt(c["jsd"]), "0 = indistinguishable, 1 = separable")
+        )
+    if "fpd" in m:
+        rows.append(
+            (
+                "FPD",
+                f"{_fmt(m['fpd']['value'])} ± {_fmt(m['fpd']['error'])}",
+                "0 = same feature distributions",
+            )
+        )
+    if "kpd" in m:
+        rows.append(
+            (
+                "KPD",
+                f"{_fmt(m['kpd']['value'])} ± {_fmt(m['kpd']['error'])}",
+                "0 = same feature distributions",
+            )
+        )
+    summary = m.get("separation_power_summary", {})
+    if "all" in summary:
+        rows.append(
+            (
+                "separation power, mean of all",
+                _fmt(summary["all"]["mean"]),
+                "0 = identical histograms, 1 = disjoint",
+            )
+        )
+    for group in GROUPS:
+        if group in summary:
+            s = summary[group]
+            what = f"mean of {s['n']} layers, max {_fmt(s['max'])}" if s["n"] > 1 else ""
+            rows.append((f"separation power, {group}", _fmt(s["mean"]), what))
+    resp = m.get("response", {})
+    if resp:
+        rows.append((
+            "response E_tot/E_inc (mean ± std)",
+            f"{resp['generated']['mean']:.4f} ± {resp['generated']['std']:.4f}",
+            f"reference {resp['reference']['mean']:.4f} ± {resp['reference']['std']:.4f}",
+        ))  # fmt: skip
+    return rows
+
+
+def render_html(metrics: dict, out_dir: str | os.PathLike) -> str:
+    """The self-contained report page: headline table, notes, separation powers, figures."""
+    m, out = metrics, Path(out_dir)
+    e = html.escape
+    proto = m["protocol"]
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>caloforge evaluation: {e(m['generated'])}</title><style>{_CSS}</style></head><body>",
+        "<h1>caloforge evaluation report</h1>",
+        f"<p class='sub'>{e(m['labels'][1])}: <code>{e(m['generated'])}</code> ({m['n_generated']} showers) "
+        f"against {e(m['labels'][0])}: <code>{e(m['reference'])}</code> ({m['n_reference']} showers) · "
+        f"geometry <b>{e(m['geometry'])}</b> · voxel threshold {m['threshold_mev']:g} MeV · "
+        f"protocol <b>{e(proto['name'])}</b> · seed {m['seed']} · caloforge {e(m['caloforge_version'])}</p>",
+        "<h2>Metrics</h2><table><tr><th class='k'>metric</th><th>value</th><th class='k'>how to read it</th></tr>",
+    ]
+    for name, value, how in _summary_rows(m):
+        parts.append(
+            f"<tr><td class='k'>{e(name)}</td><td>{value}</td><td class='k'>{e(how)}</td></tr>"
+        )
+    parts.append("</table>")
+    if m.get("notes"):
+        parts.append(
+            "<ul class='notes'>" + "".join(f"<li>{e(n)}</li>" for n in m["notes"]) + "</ul>"
+        )
+    parts.append(
+        "<p class='sub'>Protocol settings: "
+        + ", ".join(f"{e(k)}={e(str(v))}" for k, v in proto.items())
+        + "</p>"
+    )
+    # separation power per layer and feature
+    seps, binning = m.get("separation_power", {}), m.get("binning", {})
+    entries = m.get("separation_power_entries", {})
+    low_stats = {k for k, (n_ref, _) in entries.items() if n_ref < MIN_REFERENCE_ENTRIES}
+    from caloforge.evaluate.histograms import split_name
+
+    layer_groups = [
+        g
+        for g in GROUPS
+        if any(split_name(k)[0] == g and split_name(k)[1] is not None for k in seps)
+    ]
+    layers = sorted({split_name(k)[1] for k in seps if split_name(k)[1] is not None})
+    if layers:
+        parts.append("<h2>Separation power per layer</h2><table><tr><th class='k'>layer</th>")
+        parts += [f"<th>{e(g)}</th>" for g in layer_groups]
+        parts.append("</tr>")
+        for lid in layers:
+            parts.append(f"<tr><td class='k'>{lid}</td>")
+            for g in layer_groups:
+                name = f"{g}_{lid}"
+                star = "*" if name in low_stats else ""
+                parts.append(f"<td>{_fmt(seps.get(name))}{star}</td>")
+            parts.append("</tr>")
+        parts.append("</table>")
+        if low_stats:
+            parts.append(
+                f"<p class='sub'>* fewer than {MIN_REFERENCE_ENTRIES} reference entries in the "
+                "bins: not used in the summary.</p>"
+            )
+    per_shower = [k for k in seps if split_name(k)[1] is None]
+    if per_shower:
+        parts.append(
+            "<table><tr><th class='k'>feature</th><th>separation power</th><th>bins</th></tr>"
+        )
+        for k in per_shower:
+            b = binning.get(k, {})
+            bins = (
+                f"{b.get('n_bins')} {'log ' if b.get('log') else ''}bins on [{_fmt(b.get('low'))}, {_fmt(b.get('high'))}]"
+                if b
+                else ""
+            )
+            parts.append(
+                f"<tr><td class='k'>{e(k)}</td><td>{_fmt(seps[k])}</td><td class='k'>{e(bins)}</td></tr>"
+            )
+        parts.append("</table>")
+    # figures grouped
+    figures = m.get("figures", [])
+    order = ["response_vs_e_inc", *GROUPS, "image"]
+    titles = {
+        "image": "Average shower per layer",
+        "response_vs_e_inc": "Response and resolution against incident energy",
+    }
+    for group in order:
+        figs = [f for f in figures if f["group"] == group]
+        if not figs:
+            continue
+        wide = " wide" if group in ("image",) else ""
+        parts.append(f"<h2>{e(titles.get(group, group))}</h2><div class='grid{wide}'>")
+        for f in figs:
+            parts.append(
+                f"<figure><img alt='{e(f['title'])}' src='{_img(out, f['path'])}'>"
+                f"<figcaption>{e(f['title'])}</figcaption></figure>"
+            )
+        parts.append("</div>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+# --------------------------------------------------------------------------- compare
+@dataclass
+class ComparisonTable:
+    """Headline metrics of several runs: ``columns`` names, one row per run."""
+
+    columns: list[str]
+    rows: list[list]
+    notes: list[str]
+
+    def to_markdown(self) -> str:
+        def cell(v):
+            return "–" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
+
+        lines = ["| " + " | ".join(self.columns) + " |", "|" + "---|" * len(self.columns)]
+        lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in self.rows]
+        return "\n".join(lines + [f"\n{n}" for n in self.notes])
+
+    def to_dict(self) -> dict:
+        return {"columns": self.columns, "rows": self.rows, "notes": self.notes}
+
+
+def load_metrics(run: str | os.PathLike) -> dict:
+    """The metrics of an evaluated run: a directory holding ``metrics.json``, or the file."""
+    path = Path(run)
+    if path.is_dir():
+        path = path / "metrics.json"
+    if not path.is_file():
+        raise ConfigError(f"{run} has no metrics.json; run `caloforge evaluate` on it first")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
+
+
+def compare(runs: Sequence[str | os.PathLike]) -> ComparisonTable:
+    """One row of headline metrics per evaluated run (directories written by :func:`evaluate`)."""
+    if not runs:
+        raise ConfigError("give at least one evaluated run directory to compare")
+    columns = [
+        "run", "geometry", "protocol", "N gen", "AUC high", "JSD high", "AUC low", "JSD low",
+        "FPD", "KPD", "S mean", "S response",
+    ]  # fmt: skip
+    rows, protocols, geometries = [], set(), set()
+    for run in runs:
+        m = load_metrics(run)
+        cls = m.get("classifier", {})
+        seps = m.get("separation_power", {})
+        protocols.add(m["protocol"]["name"])
+        geometries.add(m["geometry"])
+        rows.append([
+            Path(run).name or str(run), m["geometry"], m["protocol"]["name"], m["n_generated"],
+            cls.get("high", {}).get("auc"), cls.get("high", {}).get("jsd"),
+            cls.get("low", {}).get("auc"), cls.get("low", {}).get("jsd"),
+            m.get("fpd", {}).get("value"), m.get("kpd", {}).get("value"),
+            m.get("separation_power_summary", {}).get("all", {}).get("mean"), seps.get("response"),
+        ])  # fmt: skip
+    notes = []
+    if len(protocols) > 1:
+        notes.append(
+            f"The runs used different protocols ({', '.join(sorted(protocols))}); their classifier and distance numbers are not comparable."
+        )
+    if len(geometries) > 1:
+        notes.append(f"The runs are in different geometries ({', '.join(sorted(geometries))}).")
+    return ComparisonTable(columns, rows, notes)
