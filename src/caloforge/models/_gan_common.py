@@ -1,0 +1,522 @@
+"""Pieces shared by the classical image GANs (:mod:`~caloforge.models.gan3d`, :mod:`~.wgan`).
+
+Both models see a shower as a 3D image ``(L, a, b)`` -- layers, then the two in-layer axes of a
+*regular* geometry (``(L, nx, ny)`` for grids, ``(L, n_alpha, n_radial)`` for cylindrical
+binnings such as ``ds2``) -- so this module holds:
+
+* :func:`regular_image_shape` -- the image shape, or a :class:`ConfigError` for geometries whose
+  layers differ in shape;
+* :class:`PowerScaling` -- the invertible voxel scaling ``y = (x / unit) ** power``;
+* :class:`ShowerInference` -- generator network + inverse scaling: ``(noise, e_inc) -> (N, V) MeV``,
+  the deterministic, ONNX-exportable part of sampling;
+* up-sampling blocks and :func:`crop_image`, with which a generator reaches any image shape:
+  it grows a small seed volume by factors of two and crops the result to ``(L, a, b)``;
+* :func:`shower_shape_mse` -- the seed-style fidelity number (mean squared error of the shower
+  shapes along the three axes);
+* :class:`ImageGAN` -- the training loop (progress bar, seeded epochs, a checkpoint each epoch,
+  exact resume including optimizer state), ``latent_inputs`` and ``inference_module`` (the base
+  class's ``sample`` runs them in batches);
+* :func:`toy_showers` -- a cheap analytic stand-in for the reference simulator (tests, benchmarks).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from caloforge.errors import CheckpointError, ConfigError
+from caloforge.geometry import Geometry
+from caloforge.io import Showers, check_values
+from caloforge.models.base import META_FILE, Generator, read_meta
+
+ImageShape = tuple[int, int, int]
+
+
+# --------------------------------------------------------------------------- geometry
+def regular_image_shape(geometry: Geometry, model_name: str) -> ImageShape:
+    """``(L, a, b)`` of a regular geometry; :class:`ConfigError` if its layers differ in shape."""
+    if not geometry.is_regular:
+        shapes = sorted({"x".join(map(str, lay.shape)) for lay in geometry.layers})
+        raise ConfigError(
+            f"model {model_name!r} needs a regular geometry (every layer the same shape) but "
+            f"{geometry.name!r} has layers of shapes {', '.join(shapes)}; use e.g. "
+            "grid:25x25x25, grid:48x25x25:30 or ds2"
+        )
+    return geometry.image_shape
+
+
+def check_incident_energies(incident_energies: Any) -> np.ndarray:
+    """Incident energies as a float64 array (N,), checked finite and > 0 MeV."""
+    e = np.asarray(incident_energies, dtype=np.float64).reshape(-1)
+    if e.size == 0:
+        raise ConfigError("no incident energies given; expected an array (N,) in MeV")
+    if not np.all(np.isfinite(e)) or np.any(e <= 0):
+        raise ConfigError(
+            f"incident energies must be finite and > 0 MeV, got values from {np.nanmin(e):g} "
+            f"to {np.nanmax(e):g}"
+        )
+    return e
+
+
+def positive_int_list(value: Any, key: str) -> list[int]:
+    """A config entry that must be a non-empty list of positive ints (layer widths)."""
+    try:
+        out = [int(v) for v in value]
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"option {key!r} must be a list of positive integers, got {value!r}"
+        ) from None
+    if not out or any(v < 1 for v in out):
+        raise ConfigError(f"option {key!r} must be a list of positive integers, got {value!r}")
+    return out
+
+
+# --------------------------------------------------------------------------- transforms
+class PowerScaling(nn.Module):
+    """Voxel energies in MeV <-> model space: ``y = (x / unit_mev) ** power``.
+
+    ``power < 1`` compresses the dynamic range (3DGAN uses GeV ** 0.85). The inverse clamps at 0,
+    so any generator output maps to non-negative, finite MeV.
+    """
+
+    def __init__(self, power: float, unit_mev: float) -> None:
+        super().__init__()
+        if not power > 0 or not unit_mev > 0:
+            raise ConfigError(
+                f"shower scaling needs power > 0 and unit_mev > 0, got {power} and {unit_mev}"
+            )
+        self.power = float(power)
+        self.unit_mev = float(unit_mev)
+
+    def forward(self, x_mev: torch.Tensor) -> torch.Tensor:
+        """(...) MeV -> (...) model space."""
+        return (x_mev.clamp_min(0.0) / self.unit_mev) ** self.power
+
+    def inverse(self, y: torch.Tensor) -> torch.Tensor:
+        """(...) model space -> (...) MeV, >= 0."""
+        return y.clamp_min(0.0) ** (1.0 / self.power) * self.unit_mev
+
+
+class ShowerInference(nn.Module):
+    """The deterministic part of sampling: ``forward(noise (N, d), e_inc (N, 1) MeV) -> (N, V) MeV``.
+
+    ``net(noise, e_inc)`` returns the scaled image (N, L, a, b); this module maps it back to MeV
+    and flattens it in the geometry's voxel order (layer, then a, then b fastest).
+    """
+
+    def __init__(self, net: nn.Module, scaling: PowerScaling) -> None:
+        super().__init__()
+        self.net = net
+        self.scaling = scaling
+
+    def forward(self, noise: torch.Tensor, e_inc: torch.Tensor) -> torch.Tensor:
+        image = self.net(noise, e_inc)
+        return self.scaling.inverse(image).flatten(1)
+
+
+# --------------------------------------------------------------------------- building blocks
+def seed_shape(image_shape: tuple[int, ...], n_upsamplings: int) -> tuple[int, ...]:
+    """Smallest shape that, doubled ``n_upsamplings`` times, covers ``image_shape``."""
+    f = 2**n_upsamplings
+    return tuple(max(1, math.ceil(s / f)) for s in image_shape)
+
+
+def crop_image(x: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """Crop the trailing ``len(shape)`` axes of ``x`` to ``shape`` (keeps the first cells)."""
+    if len(shape) == 3:
+        return x[..., : shape[0], : shape[1], : shape[2]]
+    return x[..., : shape[0], : shape[1]]
+
+
+def up_block(c_in: int, c_out: int, kernel: int, dims: int) -> nn.Sequential:
+    """Nearest-neighbour x2 up-sampling, convolution ('same' padding), LeakyReLU, BatchNorm."""
+    conv = nn.Conv3d if dims == 3 else nn.Conv2d
+    norm = nn.BatchNorm3d if dims == 3 else nn.BatchNorm2d
+    return nn.Sequential(
+        nn.Upsample(scale_factor=2, mode="nearest"),
+        conv(c_in, c_out, kernel, padding=kernel // 2),
+        nn.LeakyReLU(0.2),
+        norm(c_out),
+    )
+
+
+def down_stack(channels: list[int], *, norm: str, dropout: float = 0.0) -> nn.Sequential:
+    """Stride-2 3x3x3 Conv3d layers 1 -> channels[0] -> ... with LeakyReLU (and a normalisation:
+    ``"batch"``, ``"layer"`` (GroupNorm with one group) or ``"none"``)."""
+    layers: list[nn.Module] = []
+    c_in = 1
+    for i, c in enumerate(channels):
+        layers.append(nn.Conv3d(c_in, c, 3, stride=2, padding=1))
+        if i > 0 and norm == "batch":
+            layers.append(nn.BatchNorm3d(c))
+        elif norm == "layer":
+            layers.append(nn.GroupNorm(1, c))
+        layers.append(nn.LeakyReLU(0.2))
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        c_in = c
+    layers.append(nn.Flatten())
+    return nn.Sequential(*layers)
+
+
+def flat_size(stack: nn.Module, image_shape: ImageShape) -> int:
+    """Number of features ``stack`` produces from one (1, 1, L, a, b) image."""
+    with torch.no_grad():
+        was = stack.training
+        stack.eval()
+        n = stack(torch.zeros(1, 1, *image_shape)).shape[1]
+        stack.train(was)
+    return int(n)
+
+
+# --------------------------------------------------------------------------- fidelity
+def shower_shapes(showers: np.ndarray, image_shape: ImageShape) -> dict[str, np.ndarray]:
+    """Energy-weighted mean shower shapes along the three image axes.
+
+    Args:
+        showers: (N, V) voxel energies in MeV, V = L * a * b.
+        image_shape: (L, a, b).
+
+    Returns:
+        ``{"layer": (L,), "x": (a,), "y": (b,)}``: the mean energy profile along each axis,
+        normalised so that its bins average 1 (a flat profile is 1 everywhere).
+    """
+    img = np.asarray(showers, dtype=np.float64).reshape(-1, *image_shape).mean(axis=0)
+    out = {}
+    for name, axes in (("layer", (1, 2)), ("x", (0, 2)), ("y", (0, 1))):
+        p = img.sum(axis=axes)
+        total = p.sum()
+        out[name] = p * (len(p) / total) if total > 0 else np.zeros_like(p)
+    return out
+
+
+def shower_shape_mse(
+    reference: np.ndarray, generated: np.ndarray, image_shape: ImageShape
+) -> dict[str, float]:
+    """Mean squared error between the :func:`shower_shapes` of two samples, per axis and mean.
+
+    Returns ``{"layer": ..., "x": ..., "y": ..., "mean": ...}`` (dimensionless: profiles are
+    normalised to bin average 1).
+    """
+    ref = shower_shapes(reference, image_shape)
+    gen = shower_shapes(generated, image_shape)
+    out = {k: float(np.mean((ref[k] - gen[k]) ** 2)) for k in ref}
+    out["mean"] = float(np.mean([out["layer"], out["x"], out["y"]]))
+    return out
+
+
+# --------------------------------------------------------------------------- toy data
+def toy_showers(geometry: Geometry, incident_energies: Any, *, seed: int = 0) -> Showers:
+    """Cheap analytic showers on a regular geometry (a stand-in for :mod:`caloforge.refsim`).
+
+    A Gamma-function longitudinal profile whose maximum moves deeper with log(E), a Gaussian
+    core plus exponential halo across the layer (in cell units, centred on the image), 90 % of
+    the incident energy deposited, per-voxel Gamma fluctuations and a 0.1 % threshold.
+    Returns :class:`~caloforge.io.Showers` in MeV.
+    """
+    L, a, b = regular_image_shape(geometry, "toy")
+    e = check_incident_energies(incident_energies)
+    rng = np.random.default_rng(seed)
+    n = len(e)
+    t = (np.arange(L) + 0.5) / L * 10.0  # depth in arbitrary "X0"
+    t_max = 1.5 + 0.6 * np.log(e / 1000.0).clip(0) + rng.normal(0, 0.2, n)
+    alpha = 3.0
+    beta = (alpha - 1) / t_max.clip(0.5)
+    long = (beta[:, None] * t) ** (alpha - 1) * np.exp(-beta[:, None] * t)
+    long /= long.sum(axis=1, keepdims=True)
+    if geometry.kind == "cylindrical":
+        r = np.broadcast_to(np.arange(b) + 0.5, (a, b))
+        trans = np.exp(-r / 1.5) / r
+    else:
+        xi = np.arange(a) - (a - 1) / 2
+        yi = np.arange(b) - (b - 1) / 2
+        r2 = xi[:, None] ** 2 + yi[None, :] ** 2
+        trans = np.exp(-r2 / 2.0) + 0.05 * np.exp(-np.sqrt(r2) / 3.0)
+    trans = trans / trans.sum()
+    mean = 0.9 * e[:, None, None, None] * long[:, :, None, None] * trans[None, None]
+    k = 4.0
+    x = rng.gamma(k, mean / k + 1e-12)
+    x[x < 1e-3 * mean.max(axis=(1, 2, 3), keepdims=True)] = 0.0
+    return Showers(e, x.reshape(n, -1).astype(np.float32), {"producer": "toy_showers"})
+
+
+# --------------------------------------------------------------------------- optimizer state
+def optimizer_tensors(optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, torch.Tensor]:
+    """Flatten optimizer states to ``opt.<name>.<param>.<key>`` tensors (safetensors-storable)."""
+    out = {}
+    for name, opt in optimizers.items():
+        for pid, st in opt.state_dict()["state"].items():
+            for key, value in st.items():
+                out[f"opt.{name}.{pid}.{key}"] = torch.as_tensor(value).detach().clone()
+    return out
+
+
+def load_optimizer_tensors(
+    optimizers: dict[str, torch.optim.Optimizer], tensors: dict[str, torch.Tensor]
+) -> None:
+    """Restore what :func:`optimizer_tensors` stored into freshly built optimizers."""
+    for name, opt in optimizers.items():
+        prefix = f"opt.{name}."
+        state: dict[int, dict[str, torch.Tensor]] = defaultdict(dict)
+        for k, v in tensors.items():
+            if k.startswith(prefix):
+                pid, key = k[len(prefix) :].split(".", 1)
+                state[int(pid)][key] = v.clone()
+        if state:
+            sd = opt.state_dict()
+            sd["state"] = dict(state)
+            try:
+                opt.load_state_dict(sd)
+            except (ValueError, KeyError, RuntimeError) as exc:
+                raise CheckpointError(
+                    f"stored optimizer state {name!r} does not fit the model ({exc})"
+                ) from None
+
+
+# --------------------------------------------------------------------------- the base model
+def epoch_seed(seed: int, epoch: int) -> int:
+    """Seed of one epoch's shuffling, noise and dropout; resuming at ``epoch`` reuses it."""
+    return (int(seed) * 1_000_003 + int(epoch) * 7_919) % (2**63 - 1)
+
+
+class ImageGAN(Generator):
+    """Common machinery of the image GANs; subclasses build the networks and the train step.
+
+    Subclasses implement :meth:`_build` (create the modules, seeded by the caller),
+    :meth:`_make_optimizers`, :meth:`_train_step` and :meth:`modules`, and may override
+    :meth:`_prepare` (one-off work before the first epoch, e.g. pre-training a regressor).
+    Every subclass config has ``latent_dim``, ``epochs``, ``batch_size``, ``power`` and
+    ``unit_mev`` (the :class:`PowerScaling` of the showers).
+    """
+
+    #: the losses :meth:`_train_step` reports; each is a per-epoch list in the history
+    loss_names: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, geometry: Geometry, config: dict[str, Any] | None = None) -> None:
+        super().__init__(geometry, config)
+        self.image_shape = regular_image_shape(geometry, self.model_name)
+        self.scaling = PowerScaling(self.config["power"], self.config["unit_mev"])
+        for key in ("latent_dim", "epochs", "batch_size"):
+            if not isinstance(self.config[key], int) or self.config[key] < 1:
+                raise ConfigError(
+                    f"option {key!r} of model {self.model_name!r} must be a positive integer, "
+                    f"got {self.config[key]!r}"
+                )
+        #: mean summed energy / incident energy of the training showers (fitted in fit)
+        self.response = torch.tensor(1.0)
+        self._optimizers: dict[str, torch.optim.Optimizer] = {}
+        self._stored_optimizer_state: dict[str, torch.Tensor] = {}
+        self._build()
+
+    # ----------------------------------------------------------------- to implement
+    def _build(self) -> None:
+        raise NotImplementedError
+
+    def _generator_net(self) -> nn.Module:
+        """The module mapping (noise, e_inc MeV) -> scaled image (N, L, a, b)."""
+        raise NotImplementedError
+
+    def _make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        raise NotImplementedError
+
+    def _train_step(
+        self, x: torch.Tensor, e_inc: torch.Tensor, rng: torch.Generator
+    ) -> dict[str, float]:
+        """One optimisation step on a batch: x (B, L, a, b) scaled, e_inc (B, 1) MeV."""
+        raise NotImplementedError
+
+    def _prepare(self, x: torch.Tensor, e_inc: torch.Tensor, seed: int, progress: bool) -> None:
+        """One-off work before the first epoch (x: (N, L, a, b) scaled, e_inc (N, 1) MeV)."""
+
+    # ----------------------------------------------------------------- sampling
+    def latent_inputs(
+        self, incident_energies: Any, *, seed: int = 0
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Draw the stochastic inputs of :meth:`inference_module`.
+
+        Returns:
+            noise: (N, latent_dim) float32, standard normal, from a generator seeded by ``seed``;
+            e_inc: (N, 1) float32, the incident energies in MeV.
+        """
+        e = check_incident_energies(incident_energies)
+        g = torch.Generator().manual_seed(int(seed))
+        noise = torch.randn(len(e), self.config["latent_dim"], generator=g)
+        return noise, torch.as_tensor(e, dtype=torch.float32).reshape(-1, 1)
+
+    def inference_module(self) -> ShowerInference:
+        """``forward(noise (N, d), e_inc (N, 1) MeV) -> (N, V) MeV``, in eval mode.
+
+        Shares its weights with the model (no copy); deterministic and ONNX-exportable.
+        """
+        module = ShowerInference(self._generator_net(), self.scaling)
+        return module.eval()
+
+    # ----------------------------------------------------------------- checkpoints
+    def extra_tensors(self) -> dict[str, torch.Tensor]:
+        out = {"response": self.response.reshape(1)}
+        out.update(optimizer_tensors(self._optimizers))
+        return out
+
+    def load_extra_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        if "response" in tensors:
+            self.response = tensors["response"].reshape(())
+        self._stored_optimizer_state = {k: v for k, v in tensors.items() if k.startswith("opt.")}
+
+    # ----------------------------------------------------------------- training
+    def _training_tensors(self, showers: Showers, what: str) -> tuple[torch.Tensor, torch.Tensor]:
+        self.geometry.check_voxels(showers.n_voxels, what)
+        check_values(showers.incident_energies, showers.showers, what)
+        x = torch.as_tensor(np.asarray(showers.showers, dtype=np.float32))
+        x = self.scaling(x).reshape(-1, *self.image_shape)
+        e = torch.as_tensor(showers.incident_energies, dtype=torch.float32).reshape(-1, 1)
+        return x, e
+
+    def _resume_from(self, out_dir: Path | None) -> None:
+        """Load the checkpoint in ``out_dir`` (if any) into this model, checking it matches."""
+        if out_dir is None or not (out_dir / META_FILE).exists():
+            return
+        meta = read_meta(out_dir)
+        if meta["model"] != self.model_name or meta["config"] != self.config:
+            raise CheckpointError(
+                f"{out_dir}: the checkpoint there was written by model {meta['model']!r} with a "
+                "different configuration; resume with the same model and config or use a new "
+                "output directory"
+            )
+        self.state = dict(meta.get("state", {}))
+        self.load_weights(out_dir)
+
+    def fit(
+        self,
+        train: Showers,
+        val: Showers | None = None,
+        *,
+        out_dir: str | Path | None = None,
+        epochs: int | None = None,
+        seed: int = 0,
+        resume: bool = False,
+        progress: bool = True,
+        max_minutes: float | None = None,
+    ) -> dict[str, list[float]]:
+        """Train on ``train`` (MeV showers of this geometry).
+
+        Args:
+            train: training showers; at least 2.
+            val: if given, each epoch records ``val_shape_mse`` (mean of :func:`shower_shape_mse`
+                over the three axes, at most 2000 showers generated with the val energies).
+            out_dir: the model is saved there after every epoch (weights, optimizer state, epoch).
+            epochs: total number of epochs to reach (default: config ``epochs``).
+            seed: seeds initialisation, shuffling, noise and dropout; same seed, same model.
+            resume: continue from the checkpoint in ``out_dir`` (or, without one, from this
+                model's own ``state``) up to ``epochs``; the seed stored at the start is reused,
+                so an interrupted and resumed run equals an uninterrupted one.
+            progress: show a rich progress bar.
+            max_minutes: stop after the first epoch that ends later than this many minutes
+                after the start (its checkpoint is written; ``resume`` continues from it).
+
+        Returns:
+            History: per-epoch lists ``epoch``, the mean of each of :attr:`loss_names` over the
+            epoch's steps (NaN if none reported it) and ``val_shape_mse`` with ``val``.
+        """
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        started = time.monotonic()
+        n_epochs = int(self.config["epochs"] if epochs is None else epochs)
+        if n_epochs < 1:
+            raise ConfigError(f"epochs must be >= 1, got {n_epochs}")
+        if len(train) < 2:
+            raise ConfigError(f"training needs at least 2 showers, got {len(train)}")
+        out_dir = Path(out_dir) if out_dir is not None else None
+        x, e = self._training_tensors(train, "training showers")
+        if val is not None:
+            self.geometry.check_voxels(val.n_voxels, "validation showers")
+
+        if resume:
+            self._resume_from(out_dir)
+        if not resume or not self.state.get("prepared"):
+            torch.manual_seed(int(seed))
+            self._build()
+            self._stored_optimizer_state = {}
+            self.state = {"epoch": 0, "seed": int(seed), "step": 0, "history": {}}
+        seed = int(self.state["seed"])
+        self._optimizers = self._make_optimizers()
+        load_optimizer_tensors(self._optimizers, self._stored_optimizer_state)
+        self._stored_optimizer_state = {}
+
+        if not self.state.get("prepared"):
+            sums = x.new_tensor(train.showers.sum(axis=1)).reshape(-1, 1)
+            self.response = (sums / e).mean().reshape(())
+            self._prepare(x, e, seed, progress)
+            self.state["prepared"] = True
+
+        history: dict[str, list[float]] = {k: list(v) for k, v in self.state["history"].items()}
+        start = int(self.state["epoch"])
+        n = len(x)
+        bs = min(self.config["batch_size"], n)
+        n_batches = sum(1 for i in range(0, n, bs) if n - i >= 2)
+        columns = (
+            TextColumn(f"[bold]{self.model_name}[/] epoch {{task.fields[epoch]}}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[losses]}"),
+        )
+        with Progress(*columns, disable=not progress) as bar:
+            task = bar.add_task(
+                "fit",
+                total=max(0, n_epochs - start) * n_batches,
+                epoch=f"{start}/{n_epochs}",
+                losses="",
+            )
+            for epoch in range(start, n_epochs):
+                es = epoch_seed(seed, epoch)
+                rng = torch.Generator().manual_seed(es)
+                torch.manual_seed(es)
+                for m in self.modules().values():
+                    m.train()
+                perm = torch.randperm(n, generator=rng)
+                totals: dict[str, float] = defaultdict(float)
+                counts: dict[str, int] = defaultdict(int)
+                for i in range(0, n, bs):
+                    idx = perm[i : i + bs]
+                    if len(idx) < 2:  # batch statistics need two showers
+                        continue
+                    losses = self._train_step(x[idx], e[idx], rng)
+                    self.state["step"] = int(self.state["step"]) + 1
+                    for k, v in losses.items():
+                        totals[k] += v
+                        counts[k] += 1
+                    text = " ".join(f"{k}={v:.3g}" for k, v in losses.items())
+                    bar.update(task, advance=1, epoch=f"{epoch + 1}/{n_epochs}", losses=text)
+                record = {"epoch": float(epoch + 1)}
+                record.update({k: totals[k] / counts[k] for k in totals})
+                if val is not None:
+                    v = val[: min(len(val), 2000)]
+                    gen = self.sample(v.incident_energies, seed=es)
+                    record["val_shape_mse"] = shower_shape_mse(v.showers, gen, self.image_shape)[
+                        "mean"
+                    ]
+                done = len(history.get("epoch", []))
+                keys = dict.fromkeys([*self.loss_names, *history, *record])
+                for k in keys:  # a loss absent in an epoch (no generator step) is NaN there
+                    column = history.setdefault(k, [math.nan] * done)
+                    column.append(float(record.get(k, math.nan)))
+                self.state["epoch"] = epoch + 1
+                self.state["history"] = history
+                if out_dir is not None:
+                    self.save(out_dir)
+                if max_minutes is not None and time.monotonic() - started > 60 * max_minutes:
+                    break
+        return history
