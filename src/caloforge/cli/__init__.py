@@ -25,7 +25,7 @@ app = typer.Typer(
 err = Console(stderr=True)
 
 # Modules that add verbs to `app`; each is imported once below.
-_COMMAND_MODULES = ("data", "models", "simulate", "evaluate")
+_COMMAND_MODULES = ("data", "models", "simulate", "evaluate", "export")
 
 
 def main() -> None:
