@@ -1,0 +1,280 @@
+"""Every sampler reproduces the exact Boltzmann distribution of small machines.
+
+The yardstick is the total-variation distance between the empirical law of N i.i.d. samples and
+the exact probabilities from enumeration. Even a perfect sampler shows a TV of E[TV] ~ 0.5 sum_i
+sqrt(2 p_i / (pi N)) (estimated by Monte Carlo with exact multinomial draws), and TV moves by at
+most 1/N when one sample changes, so by McDiarmid P(TV > E[TV] + t) <= exp(-2 N t^2). The bound
+used, E[TV] + sqrt(log(1e6) / 2N), fails a correct sampler with probability < 1e-6 (see
+``caloforge.boltzmann.partition.tv_bound``). Each sampler's samples come from independent chains
+or reads, so they are i.i.d. Negative controls check the bound is tight enough to catch a
+sampler at the wrong temperature.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+from caloforge.boltzmann import (
+    BlockGibbsSampler,
+    BoltzmannError,
+    BoltzmannMachine,
+    ExactSampler,
+    QPUSampler,
+    SimulatedAnnealingSampler,
+    SimulatedQuantumAnnealingSampler,
+    exact_probabilities,
+    get_sampler,
+    make_topology,
+    total_variation,
+    tv_bound,
+)
+from caloforge.boltzmann.partition import all_states, exact_energies
+from caloforge.errors import CaloforgeError
+
+N = 12_000  # samples per TV test: TV bounds 0.12-0.16 for these machines
+
+
+def machine(kind: str, n: int, seed: int = 0, scale: float = 0.8) -> BoltzmannMachine:
+    return BoltzmannMachine.random(make_topology(kind, n), weight_scale=scale, seed=seed)
+
+
+BIPARTITE = machine("chimera", 5, seed=1)  # 10 units, 1024 states
+FOUR_PARTITE = machine("pegasus", 3, seed=2)  # 12 units, 4096 states
+
+
+def assert_matches(samples: torch.Tensor, bm: BoltzmannMachine, beta: float = 1.0) -> None:
+    p = exact_probabilities(bm, beta)
+    tv, bound = total_variation(samples, p), tv_bound(p, samples.shape[0])
+    assert tv < bound, f"TV {tv:.4f} exceeds the bound {bound:.4f}"
+
+
+@pytest.mark.parametrize("bm", [BIPARTITE, FOUR_PARTITE], ids=["bipartite", "four-partite"])
+@pytest.mark.parametrize(
+    "sampler",
+    [
+        BlockGibbsSampler(n_sweeps=30),
+        SimulatedAnnealingSampler(num_sweeps=60),  # flat schedule: Metropolis at beta = 1
+        ExactSampler(),
+    ],
+    ids=["gibbs", "sa", "exact"],
+)
+def test_sampler_matches_the_exact_distribution(bm, sampler):
+    assert_matches(sampler.sample(bm, N, seed=11), bm)
+
+
+def test_gibbs_at_another_beta_samples_that_beta():
+    assert_matches(
+        BlockGibbsSampler(30, beta=0.6).sample(FOUR_PARTITE, N, seed=3), FOUR_PARTITE, 0.6
+    )
+
+
+def test_sa_with_beta_eff_samples_the_machine_at_inverse_temperature_one_over_beta_eff():
+    # flat schedule at 1 on E / 2 is the machine at beta = 0.5
+    samples = SimulatedAnnealingSampler(2.0, num_sweeps=60).sample(BIPARTITE, N, seed=4)
+    assert_matches(samples, BIPARTITE, 0.5)
+
+
+def test_the_bound_catches_a_sampler_at_the_wrong_temperature():
+    for bm in (BIPARTITE, FOUR_PARTITE):
+        wrong = BlockGibbsSampler(30, beta=1.5).sample(bm, N, seed=5)
+        p = exact_probabilities(bm)
+        assert total_variation(wrong, p) > tv_bound(p, N)
+    stuck = BlockGibbsSampler(0).sample(BIPARTITE, N, seed=5)  # no sweep: independent units
+    p = exact_probabilities(BIPARTITE)
+    assert total_variation(stuck, p) > tv_bound(p, N)
+
+
+SMALL = machine("rbm-dense", 3, seed=7, scale=1.0)  # 6 units: SQA is slow, keep it tiny
+
+
+def test_sqa_ending_in_a_classical_hold_matches_the_exact_distribution():
+    # the anneal finishes (s = 1, no transverse field) and 30 sweeps at s = 1 are a Metropolis
+    # sampler at beta_phys: the reads must be Boltzmann at beta_phys / beta_eff
+    sqa = SimulatedQuantumAnnealingSampler(1.0, num_sweeps=10, beta_phys=1.0, hold_sweeps=30)
+    assert_matches(sqa.sample(SMALL, 4000, seed=8), SMALL)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_sqa_at_low_temperature_finds_the_ground_state(seed):
+    # 12-unit frustrated machines; at beta_phys = 5 the exact ground-state probability is
+    # 0.35-0.73 for these seeds. A random read would hit it with probability 2^-12; SQA's
+    # reads must hit it in more than a quarter of the cases (PIMC freezes some reads in local
+    # minima, e.g. seed 0 reaches 36% against 64% at equilibrium, which is why the effective
+    # temperature is calibrated rather than assumed).
+    bm = machine("pegasus", 3, seed=seed, scale=1.0)
+    energies = exact_energies(bm)
+    ground = all_states(bm.n_units)[int(torch.argmin(energies))]
+    sqa = SimulatedQuantumAnnealingSampler(num_sweeps=100, beta_phys=5.0, gamma=1.0)
+    samples = sqa.sample(bm, 200, seed=10).double()
+    hit = (samples == ground).all(1).double().mean()
+    assert hit > 0.25, f"only {hit:.0%} of reads reached the ground state"
+
+
+def test_sqa_freeze_out_is_not_boltzmann_at_beta_phys():
+    # documents the limit calibration exists for: reads frozen at s = 0.3 are hotter than
+    # exp(-beta_phys E) and the TV test rejects them
+    frozen = SimulatedQuantumAnnealingSampler(num_sweeps=20, beta_phys=1.0, s_freeze=0.3)
+    samples = frozen.sample(SMALL, 2000, seed=12)
+    p = exact_probabilities(SMALL)
+    assert total_variation(samples, p) > tv_bound(p, 2000)
+
+
+# ------------------------------------------------------------------ clamping
+
+
+def conditional_probabilities(bm, partition, values):
+    states = all_states(bm.n_units)
+    allowed = (states[:, bm.partitions[partition]] == values.double()).all(1)
+    logits = torch.where(allowed, -exact_energies(bm), -torch.inf)
+    return torch.softmax(logits, 0)
+
+
+@pytest.mark.parametrize(
+    "sampler",
+    [BlockGibbsSampler(n_sweeps=30), SimulatedAnnealingSampler(num_sweeps=60), ExactSampler()],
+    ids=["gibbs", "sa", "exact"],
+)
+def test_clamped_sampling_matches_the_conditional_distribution(sampler):
+    bm = FOUR_PARTITE
+    rows = torch.tensor([[1.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
+    which = torch.arange(N) % 2
+    samples = sampler.sample(bm, N, seed=13, clamp={3: rows[which]})
+    assert torch.equal(samples[:, bm.partitions[3]], rows[which])
+    for g in range(2):
+        part = samples[which == g]
+        p = conditional_probabilities(bm, 3, rows[g])
+        tv, bound = total_variation(part, p), tv_bound(p, part.shape[0])
+        assert tv < bound, f"clamp row {g}: TV {tv:.4f} exceeds {bound:.4f}"
+
+
+# ------------------------------------------------------------------ Gibbs mechanics
+
+
+def test_gibbs_is_deterministic_given_the_seed_and_returns_binary_float32():
+    s = BlockGibbsSampler(5)
+    a, b = s.sample(FOUR_PARTITE, 64, seed=1), s.sample(FOUR_PARTITE, 64, seed=1)
+    assert a.dtype == torch.float32 and a.shape == (64, 12)
+    assert torch.equal(a, b) and set(a.unique().tolist()) <= {0.0, 1.0}
+    assert not torch.equal(a, s.sample(FOUR_PARTITE, 64, seed=2))
+
+
+def test_persistent_chains_continue_between_calls():
+    s = BlockGibbsSampler(1, persistent=True)
+    first = s.sample(FOUR_PARTITE, 32, seed=1)
+    assert torch.equal(s.chains, first)
+    second = s.sample(FOUR_PARTITE, 32, seed=2)
+    fresh = BlockGibbsSampler(1).sample(FOUR_PARTITE, 32, seed=2)
+    assert not torch.equal(second, fresh)  # started from `first`, not from scratch
+    s.reset()
+    assert torch.equal(s.sample(FOUR_PARTITE, 32, seed=2), fresh)
+    # many short persistent calls converge to the same law as long fresh chains
+    s = BlockGibbsSampler(2, persistent=True)
+    for k in range(15):
+        z = s.sample(BIPARTITE, N, seed=k)
+    assert_matches(z, BIPARTITE)
+
+
+def test_num_threads_applies_while_sampling_only():
+    before = torch.get_num_threads()
+    a = BlockGibbsSampler(3, num_threads=1).sample(FOUR_PARTITE, 16, seed=0)
+    assert torch.get_num_threads() == before
+    assert torch.equal(a, BlockGibbsSampler(3).sample(FOUR_PARTITE, 16, seed=0))
+    with pytest.raises(CaloforgeError, match="num_threads must be a positive integer"):
+        BlockGibbsSampler(3, num_threads=0)
+
+
+def test_sparse_and_dense_field_products_agree():
+    bm = machine("pegasus", 8, seed=3)
+    a = BlockGibbsSampler(4, sparse=True).sample(bm, 256, seed=6)
+    b = BlockGibbsSampler(4, sparse=False).sample(bm, 256, seed=6)
+    assert (a != b).float().mean() < 0.01  # identical up to float rounding at a threshold
+
+
+def test_energy_trace_matches_energies_of_the_states():
+    bm = machine("chimera", 8, seed=3)
+    gibbs = BlockGibbsSampler(3)
+    trace = gibbs.energy_trace(bm, 50, 3, seed=2)
+    states = gibbs.sample(bm, 50, seed=2)
+    assert trace.shape == (3, 50)
+    assert torch.allclose(trace[-1], bm.energy(states).detach(), atol=1e-4)
+
+
+# ------------------------------------------------------------------ QPU, offline
+
+
+def mock_qpu(topology, broken=(), drop_couplers=0):
+    """A mock Advantage QPU whose working qubits are the topology's (minus ``broken``), with all
+    the Pegasus P16 couplers between them; its 'anneal' is a flat-schedule Metropolis sampler
+    at beta = 1 on the programmed Hamiltonian."""
+    import dwave.graphs as dg
+    from dwave.samplers import SimulatedAnnealingSampler as Neal
+    from dwave.system.testing import MockDWaveSampler
+
+    qubits = [q for q in topology.qubits if q not in broken]
+    couplers = list(dg.pegasus_graph(16).subgraph(qubits).edges())[drop_couplers:]
+    return MockDWaveSampler(
+        nodelist=qubits,
+        edgelist=couplers,
+        topology_type="pegasus",
+        topology_shape=[16],
+        substitute_sampler=Neal(),
+        substitute_kwargs={"beta_range": (1.0, 1.0), "num_sweeps": 60, "seed": 21},
+        parameter_warnings=False,
+    )
+
+
+def test_qpu_sampler_programs_the_hardware_qubits_directly():
+    # the mock's substitute is a flat-schedule Metropolis sampler, so the "QPU" samples
+    # exp(-H); with beta_eff = 1 the units must follow the machine's distribution
+    # (one call only: the mock's substitute is seeded, so two calls would repeat their reads)
+    qpu = QPUSampler(1.0, qpu=mock_qpu(FOUR_PARTITE.topology), max_reads_per_call=8000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        samples = qpu.sample(FOUR_PARTITE, 8000, seed=0)
+    assert_matches(samples, FOUR_PARTITE)
+
+
+def test_qpu_sampler_rejects_what_the_hardware_cannot_run():
+    topo = FOUR_PARTITE.topology
+    with pytest.raises(CaloforgeError, match="has no qubit layout"):
+        QPUSampler(qpu=mock_qpu(topo)).sample(machine("rbm-dense", 2), 4, seed=0)
+    broken = topo.qubits[0]
+    with pytest.raises(CaloforgeError, match=r"qubit\(s\) of the topology .* not working"):
+        QPUSampler(qpu=mock_qpu(topo, broken=[broken])).sample(FOUR_PARTITE, 4, seed=0)
+    with pytest.raises(CaloforgeError, match=r"coupler\(s\) of the topology .* missing"):
+        QPUSampler(qpu=mock_qpu(topo, drop_couplers=1)).sample(FOUR_PARTITE, 4, seed=0)
+    strong = machine("pegasus", 3, scale=20.0, seed=1)
+    with torch.no_grad():  # biases that cancel the couplings' share of h: only J is too large
+        strong.bias.copy_(-strong.symmetric_couplings().sum(1) / 2)
+    with pytest.raises(CaloforgeError, match="outside the QPU's j_range"):
+        QPUSampler(qpu=mock_qpu(topo)).sample(strong, 4, seed=0)
+
+
+def test_qpu_without_credentials_says_how_to_configure(monkeypatch):
+    import dwave.system
+
+    def refuse(**kwargs):
+        raise ValueError("API token not defined")
+
+    monkeypatch.setattr(dwave.system, "DWaveSampler", refuse)
+    with pytest.raises(CaloforgeError, match="cannot connect to a D-Wave QPU"):
+        QPUSampler().sample(FOUR_PARTITE, 4, seed=0)
+
+
+# ------------------------------------------------------------------ registry
+
+
+def test_get_sampler_builds_each_kind_and_rejects_unknown_names():
+    assert isinstance(get_sampler("gibbs", n_sweeps=3), BlockGibbsSampler)
+    assert isinstance(get_sampler("sa", beta_eff=2.0), SimulatedAnnealingSampler)
+    assert isinstance(get_sampler("sqa"), SimulatedQuantumAnnealingSampler)
+    assert isinstance(get_sampler("qpu"), QPUSampler)
+    with pytest.raises(CaloforgeError, match="unknown sampler 'metropolis'"):
+        get_sampler("metropolis")
+    with pytest.raises(CaloforgeError, match="bad option for sampler 'sa'"):
+        get_sampler("sa", n_sweeps=3)
+    with pytest.raises(BoltzmannError, match="n_samples must be a positive integer"):
+        BlockGibbsSampler().sample(BIPARTITE, 0, seed=0)
