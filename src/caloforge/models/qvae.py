@@ -366,7 +366,8 @@ class QVAE(Generator):
         Args:
             epochs: total epochs (default from the config); with ``resume`` training continues
                 from the epoch stored in ``out_dir`` up to this total.
-            max_minutes: stop after the epoch during which this wall time is exceeded.
+            max_minutes: stop (after checkpointing) once this wall time is exceeded; the
+                temperature and KL-weight schedules then run on the elapsed fraction of it.
 
         Returns:
             ``self.state["history"]``: per epoch the mean losses, validation loss and seconds.
@@ -412,7 +413,12 @@ class QVAE(Generator):
                 sums: dict[str, float] = {}
                 for i, idx in enumerate(batches(len(x), batch, gen)):
                     step = epoch * steps_per_epoch + i
+                    # schedules follow the training progress: by steps, or by wall time
+                    # when a time budget ends training first
                     frac = step / total_steps
+                    if max_minutes is not None:
+                        elapsed = (time.perf_counter() - t_start) / (60 * max_minutes)
+                        frac = min(1.0, max(frac, elapsed))
                     tau = c["tau_start"] * (c["tau_end"] / c["tau_start"]) ** frac
                     kl_w = min(1.0, frac / c["kl_warmup"]) if c["kl_warmup"] > 0 else 1.0
                     loss, parts = self._loss(x[idx], e[idx], tau, kl_w, gen)
@@ -422,6 +428,9 @@ class QVAE(Generator):
                     opt.step()
                     for k, v in {"loss": loss.item(), **parts}.items():
                         sums[k] = sums.get(k, 0.0) + v
+                    out_of_time = max_minutes is not None and time.perf_counter() - t_start > 60 * max_minutes
+                    if out_of_time:
+                        break
                 n_steps = i + 1
                 record = {k: v / n_steps for k, v in sums.items()}
                 record.update(epoch=epoch + 1, seconds=time.perf_counter() - t0)
@@ -434,7 +443,7 @@ class QVAE(Generator):
                     save_optimizers(out_dir, {"adam": opt})
                 info = f"loss {record['loss']:.1f} bce {record['bce']:.1f} mse {record['mse']:.1f} kl {record['kl']:.1f}"
                 bar.update(task, advance=1, info=info)
-                if max_minutes is not None and time.perf_counter() - t_start > 60 * max_minutes:
+                if out_of_time:
                     break
         return self.state
 
