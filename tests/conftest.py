@@ -6,6 +6,7 @@ them through copies in ``tmp_path``; nothing is ever written there.
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -15,8 +16,22 @@ import numpy as np
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _official_dir() -> Path:
+    """``$CALOFORGE_SHARED/calochallenge``, else ``../shared/calochallenge`` beside the repository,
+    else the workplace copy ``/work/shared/calochallenge`` (for clones made elsewhere)."""
+    candidates = [REPO_ROOT.parent / "shared", Path("/work/shared")]
+    if os.environ.get("CALOFORGE_SHARED"):
+        candidates.insert(0, Path(os.environ["CALOFORGE_SHARED"]))
+    for base in candidates:
+        if (base / "calochallenge").is_dir():
+            return base / "calochallenge"
+    return candidates[0] / "calochallenge"
+
+
 #: the official CaloChallenge binnings and sample files (read-only)
-OFFICIAL_DIR = REPO_ROOT.parent / "shared" / "calochallenge"
+OFFICIAL_DIR = _official_dir()
 #: built-in geometry name -> official binning XML file name
 OFFICIAL_XML = {
     "ds1-photons": "binning_dataset_1_photons.xml",
