@@ -26,7 +26,7 @@ def simulate(
         "loguniform:1e3:1e6",
         "--energies",
         "-e",
-        help="incident energies, MeV: loguniform:A:B, uniform:A:B, fixed:E1,E2, ds1 or a number",
+        help="incident energies, MeV: loguniform:LO:HI, uniform:LO:HI, fixed:E1,E2, ds1 or a number",
     ),
     seed: int = typer.Option(0, "--seed", help="random seed; the same seed gives the same file"),
     output: Path = typer.Option(
