@@ -26,7 +26,11 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--detector", default="ds1-photons")
     p.add_argument("--particle", default="photon")
-    p.add_argument("--energies", default=None, help="spectrum spec (default: ds1 for ds1-*, else loguniform:1e3:1e6)")
+    p.add_argument(
+        "--energies",
+        default=None,
+        help="spectrum spec (default: ds1 for ds1-*, else loguniform:1e3:1e6)",
+    )
     p.add_argument("--n-train", type=int, default=20000)
     p.add_argument("--n-test", type=int, default=5000)
     p.add_argument("--minutes", type=float, default=8.0, help="training wall time per model")
@@ -34,6 +38,7 @@ def main() -> None:
     p.add_argument("--config", default="{}", help="JSON options for both models")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", default="runs/fidelity")
+    p.add_argument("--tag", default="", help="suffix of the results file name")
     p.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke run")
     args = p.parse_args()
     if args.quick:
@@ -48,9 +53,13 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     ref_train, ref_test = out / "ref_train.h5", out / "ref_test.h5"
     if not ref_train.exists():
-        simulate_to_file(ref_train, args.detector, args.particle, spec, n=args.n_train, seed=args.seed)
+        simulate_to_file(
+            ref_train, args.detector, args.particle, spec, n=args.n_train, seed=args.seed
+        )
     if not ref_test.exists():
-        simulate_to_file(ref_test, args.detector, args.particle, spec, n=args.n_test, seed=args.seed + 1)
+        simulate_to_file(
+            ref_test, args.detector, args.particle, spec, n=args.n_test, seed=args.seed + 1
+        )
 
     rows = []
     for name in args.models.split(","):
@@ -76,13 +85,16 @@ def main() -> None:
                 "kpd": m["kpd"]["value"],
                 "kpd_err": m["kpd"]["error"],
                 "sep_mean": m["separation_power_summary"]["mean"]
-                if isinstance(m["separation_power_summary"], dict) and "mean" in m["separation_power_summary"]
+                if isinstance(m["separation_power_summary"], dict)
+                and "mean" in m["separation_power_summary"]
                 else m["separation_power_summary"],
                 "response_gen": m["response"],
             }
         )
 
-    table = Table(title=f"QVAE vs Gaussian VAE on refsim {args.detector} ({args.n_train} train / {args.n_test} test)")
+    table = Table(
+        title=f"QVAE vs Gaussian VAE on refsim {args.detector} ({args.n_train} train / {args.n_test} test)"
+    )
     for col in ("model", "params", "epochs", "train s", "AUC low", "AUC high", "FPD", "KPD"):
         table.add_column(col)
     for r in rows:
@@ -97,7 +109,8 @@ def main() -> None:
         "machine": f"{platform.machine()} {platform.processor() or ''}, {__import__('os').cpu_count()} cores",
         "rows": rows,
     }
-    path = Path("benchmarks/results") / f"qvae_fidelity_{args.detector}.json"
+    suffix = f"_{args.tag}" if args.tag else ""
+    path = Path("benchmarks/results") / f"qvae_fidelity_{args.detector}{suffix}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2, default=str))
     print(f"wrote {path}")

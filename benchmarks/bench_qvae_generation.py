@@ -52,7 +52,11 @@ def measure_sweeps(model, e: np.ndarray, *, trace_sweeps: int, seed: int) -> dic
     trace = np.array(trace)  # (sweeps, chains), from a fresh random start
     burn = burn_in_sweeps(trace)
     tau = autocorrelation_time(trace[max(burn, trace_sweeps // 4) :])
-    return {"tau": float(tau), "burn_in": int(burn), "sweeps": int(max(burn, sweeps_from_autocorrelation(tau)))}
+    return {
+        "tau": float(tau),
+        "burn_in": int(burn),
+        "sweeps": int(max(burn, sweeps_from_autocorrelation(tau))),
+    }
 
 
 def time_call(fn, repeats: int) -> float:
@@ -71,7 +75,9 @@ def main() -> None:
     p.add_argument("--n", type=int, default=1024)
     p.add_argument("--threads", default="1,2")
     p.add_argument("--samplers", default="gibbs,sa,sqa")
-    p.add_argument("--anneal-showers", type=int, default=128, help="showers timed for sa/sqa (scaled to --n)")
+    p.add_argument(
+        "--anneal-showers", type=int, default=128, help="showers timed for sa/sqa (scaled to --n)"
+    )
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--trace-sweeps", type=int, default=300)
     p.add_argument("--seed", type=int, default=1)
@@ -93,7 +99,11 @@ def main() -> None:
             kw = {"n_sweeps": mix["sweeps"]} if name == "gibbs" else {}
             model.set_sampler(name, **kw)
             inputs = model.latent_inputs(e[:n], seed=args.seed)
-            t_prior = time_call(lambda n=n: model.latent_inputs(e[:n], seed=args.seed), args.repeats) * args.n / n
+            t_prior = (
+                time_call(lambda n=n: model.latent_inputs(e[:n], seed=args.seed), args.repeats)
+                * args.n
+                / n
+            )
             with torch.no_grad():
                 t_dec = time_call(lambda inputs=inputs: decoder(*inputs), args.repeats) * args.n / n
             rows.append(
@@ -117,8 +127,13 @@ def main() -> None:
         )  # fmt: skip
     con = Console()
     con.print(table)
-    con.print(f"measured mixing: tau = {mix['tau']:.2f} sweeps, burn-in {mix['burn_in']}, using {mix['sweeps']}")
-    con.print("seed results for comparison (1024 ds2 showers): " + ", ".join(f"{k} {v} s" for k, v in SEED_RESULTS.items()))
+    con.print(
+        f"measured mixing: tau = {mix['tau']:.2f} sweeps, burn-in {mix['burn_in']}, using {mix['sweeps']}"
+    )
+    con.print(
+        "seed results for comparison (1024 ds2 showers): "
+        + ", ".join(f"{k} {v} s" for k, v in SEED_RESULTS.items())
+    )
     out = Path("benchmarks/results/qvae_generation.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(
@@ -126,7 +141,11 @@ def main() -> None:
             {
                 "args": vars(args),
                 "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
-                "model": {"geometry": model.geometry.name, "parameters": model.n_parameters(), "config": model.config},
+                "model": {
+                    "geometry": model.geometry.name,
+                    "parameters": model.n_parameters(),
+                    "config": model.config,
+                },
                 "mixing": mix,
                 "rows": rows,
                 "seed_results_s": SEED_RESULTS,

@@ -428,7 +428,9 @@ class QVAE(Generator):
                     opt.step()
                     for k, v in {"loss": loss.item(), **parts}.items():
                         sums[k] = sums.get(k, 0.0) + v
-                    out_of_time = max_minutes is not None and time.perf_counter() - t_start > 60 * max_minutes
+                    out_of_time = (
+                        max_minutes is not None and time.perf_counter() - t_start > 60 * max_minutes
+                    )
                     if out_of_time:
                         break
                 n_steps = i + 1
