@@ -1,0 +1,599 @@
+"""Hybrid quantum GANs: parametrized-circuit generators for downsampled calorimeter showers.
+
+Two registered models share this module:
+
+``qgan`` -- the sample-level conditional generator (default). Every circuit call makes one
+shower image: latent noise z ~ N(0, 1) enters as RY(s z_i) on qubit i, the incident energy as
+RX(s' pi u) on every qubit (u = scaled log E in [0, 1]; s, s' trainable input scales), and the
+image is read from the basis-state probabilities (2**n pixels from n qubits) or from per-qubit
+P(1) (n pixels from n qubits). That image is the shower *shape* (pixel fractions, summing to 1);
+a classical discriminator (or a variational quantum classifier) judges shapes given u.
+
+``qgan-dist`` -- the distribution-learning 1D/2D hybrid QGAN of the published models: an
+input-free circuit whose measured probabilities *are* the image; it learns the average shower
+shape over the training set. Its :meth:`sample` gives every shower that shape; with finite
+``shots`` each shower is the frequency image of its own ``shots`` measurements, so the shot noise
+is the only shower-to-shower fluctuation.
+
+In both, the total deposited energy is not learned by the circuit: it is drawn from a fitted
+log-normal response, log(E_dep / E_inc) ~ N(a0 + a1 u, exp(b0 + b1 u)^2), fitted by least squares on
+the training showers. Pixel energies = shape * E_dep, spread back over the voxels of the
+geometry with the fitted per-voxel fractions (:class:`~caloforge.quantum.Downsampler`), so the
+output has the full (N, V) geometry in MeV.
+
+The inference module holds PennyLane QNodes: it runs in torch, but is not ONNX- or
+TorchScript-exportable.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from caloforge.errors import ConfigError
+from caloforge.io import Showers
+from caloforge.models.base import META_FILE, Generator, read_meta, register_model
+from caloforge.quantum.circuits import (
+    CircuitSpec,
+    QuantumCircuit,
+    build_qnode,
+    qubit_shots_from_uniforms,
+    shots_from_uniforms,
+)
+from caloforge.quantum.discriminators import MLPDiscriminator, QuantumDiscriminator
+from caloforge.quantum.downsample import Downsampler
+
+_COMMON: dict[str, Any] = {
+    "image": "1d",  # "1d": 8-pixel depth profile; "2d": 8 x 8 image stacked to 64
+    "axes": "depth-radius",  # 2d image axes: "depth-radius" or "x-y" (Cartesian geometries)
+    "n_qubits": 3,
+    "n_layers": 4,
+    "ansatz": "ryrz",  # "ry" | "ryrz" | "rot"
+    "entangler": "ring",  # "linear" | "ring" | "all" | "none"
+    "gate": "cnot",  # "cnot" | "cz"
+    "diff_method": "backprop",  # "backprop" | "parameter-shift"
+    "shots": None,  # None: exact probabilities; int: finite-shot measurement
+    "depolarizing": 0.0,  # depolarising rate per qubit per layer (mixed-state simulator)
+    "amplitude_damping": 0.0,  # amplitude-damping rate per qubit per layer
+    "discriminator": "mlp",  # "mlp" | "quantum"
+    "disc_hidden": [64, 32],
+    "disc_layers": 3,
+    "lr_g": 0.02,
+    "lr_d": 0.002,
+    "batch_size": 64,
+    "n_critic": 1,  # discriminator updates per generator update
+    "epochs": 10,
+    "steps_per_epoch": None,  # None: one pass over the training showers
+}
+
+
+def demo_config(image: str = "1d", **overrides: Any) -> dict[str, Any]:
+    """A small working configuration: 1D (8 px, 3 qubits) or 2D (8 x 8, 6 qubits)."""
+    if image not in ("1d", "2d"):
+        raise ConfigError(f"unknown image kind {image!r}; use '1d' or '2d'")
+    cfg: dict[str, Any] = {"image": image, "n_qubits": 3 if image == "1d" else 6}
+    if image == "2d":
+        cfg.update(n_layers=5, batch_size=32, steps_per_epoch=40)
+    return {**cfg, **overrides}
+
+
+# --------------------------------------------------------------------------- inference
+class QGANSampler(nn.Module):
+    """The deterministic part of a QGAN: forward(noise, e_inc) -> (N, V) showers in MeV.
+
+    ``noise`` columns: ``n_latent`` latent angles z ~ N(0, 1), one N(0, 1) for the energy
+    response, then ``shots`` (probs readout) or ``shots * n_qubits`` (expval readout) uniforms
+    that draw the measurement outcomes when ``shots`` is set. ``e_inc``: (N, 1) MeV.
+    The circuit is always simulated exactly here (mixed-state when noisy); finite shots are then
+    sampled from its probabilities with the given uniforms, which is what a measurement does.
+    """
+
+    def __init__(
+        self,
+        circuit: QuantumCircuit,
+        conditional: bool,
+        pixel_of_voxel: torch.Tensor,
+        fractions: torch.Tensor,
+        energy_range: torch.Tensor,
+        response: torch.Tensor,
+    ) -> None:
+        super().__init__()
+        self.circuit = circuit
+        self.conditional = conditional
+        spec = circuit.spec
+        self.n_latent = spec.n_latent
+        self.shots = spec.shots
+        self.readout = spec.readout
+        self.exact_qnode = build_qnode(replace(spec, shots=None, diff_method="backprop"))
+        self.register_buffer("pixel_of_voxel", pixel_of_voxel.long())
+        self.register_buffer("fractions", fractions.float())
+        self.register_buffer("energy_range", energy_range.float())
+        self.register_buffer("response", response.float())
+
+    def scaled_log_energy(self, e_inc: torch.Tensor) -> torch.Tensor:
+        """u = (log E - log E_min) / (log E_max - log E_min) of the training range, shape (N,)."""
+        lo, hi = self.energy_range[0], self.energy_range[1]
+        return (torch.log(e_inc.reshape(-1)) - lo) / (hi - lo).clamp_min(1e-6)
+
+    def shapes(self, noise: torch.Tensor, e_inc: torch.Tensor) -> torch.Tensor:
+        """Generated pixel fractions, (N, P), rows summing to 1."""
+        n = len(noise)
+        u = self.scaled_log_energy(e_inc)
+        circuit = self.circuit
+        if self.conditional:
+            inputs = torch.cat([noise[:, : self.n_latent], math.pi * u[:, None]], dim=1)
+            out = self.exact_qnode(inputs, circuit.weights, circuit.input_scale)
+        else:
+            out = self.exact_qnode(torch.zeros(1), circuit.weights, circuit.input_scale)
+        if isinstance(out, list | tuple):
+            out = torch.stack(list(out), dim=-1)
+        out = out.to(torch.float32).reshape(-1 if self.conditional else 1, circuit.spec.n_outputs)
+        out = out.expand(n, -1)
+        uniforms = noise[:, self.n_latent + 1 :]
+        if self.readout == "probs":
+            return shots_from_uniforms(out, uniforms) if self.shots else out
+        p_one = (1.0 - out) / 2.0
+        if self.shots:
+            p_one = qubit_shots_from_uniforms(p_one, uniforms)
+        return p_one / p_one.sum(dim=1, keepdim=True).clamp_min(1e-12)
+
+    def totals(self, noise: torch.Tensor, e_inc: torch.Tensor) -> torch.Tensor:
+        """Deposited energy from the fitted log-normal response, (N,) MeV."""
+        u = self.scaled_log_energy(e_inc)
+        a0, a1, b0, b1 = self.response
+        sigma = torch.exp(b0 + b1 * u)
+        return e_inc.reshape(-1) * torch.exp(a0 + a1 * u + sigma * noise[:, self.n_latent])
+
+    def forward(self, noise: torch.Tensor, e_inc: torch.Tensor) -> torch.Tensor:
+        pixels = self.shapes(noise, e_inc) * self.totals(noise, e_inc)[:, None]
+        return pixels[:, self.pixel_of_voxel] * self.fractions
+
+
+# --------------------------------------------------------------------------- shared model
+class _HybridQGAN(Generator):
+    """Shared machinery of ``qgan`` and ``qgan-dist``: config checks, preprocessing, training."""
+
+    conditional = True
+
+    @classmethod
+    def default_config(cls) -> dict[str, Any]:
+        return dict(_COMMON)
+
+    def __init__(self, geometry, config: dict[str, Any] | None = None) -> None:
+        super().__init__(geometry, config)
+        c = self.config
+        if c["discriminator"] not in ("mlp", "quantum"):
+            raise ConfigError(
+                f"unknown discriminator {c['discriminator']!r}; use 'mlp' or 'quantum'"
+            )
+        for key in ("lr_g", "lr_d"):
+            if not c[key] > 0:
+                raise ConfigError(f"{key} must be > 0, got {c[key]}")
+        if int(c["batch_size"]) < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {c['batch_size']}")
+        self.downsampler = Downsampler(geometry, c["image"], c["axes"])
+        self.spec = self._circuit_spec()
+        self._check_qubits()
+        self.generator = QuantumCircuit(
+            self.spec, seed=0, latent_scale=float(self.config.get("latent_scale", 1.0))
+        )
+        self.discriminator = self._build_discriminator(seed=0)
+        self.energy_range = torch.tensor([math.log(1e3), math.log(1e6)])
+        self.response = torch.tensor([0.0, 0.0, math.log(0.1), 0.0])
+        self._optimizers: dict[str, torch.optim.Optimizer] = {}
+        self._pending_optim: dict[str, torch.Tensor] = {}
+
+    # ----------------------------------------------------------------- construction
+    def _circuit_spec(self) -> CircuitSpec:
+        c = self.config
+        extra = self._spec_inputs()
+        return CircuitSpec(
+            n_qubits=int(c["n_qubits"]),
+            n_layers=int(c["n_layers"]),
+            ansatz=c["ansatz"],
+            entangler=c["entangler"],
+            gate=c["gate"],
+            depolarizing=float(c["depolarizing"]),
+            amplitude_damping=float(c["amplitude_damping"]),
+            shots=None if c["shots"] is None else int(c["shots"]),
+            diff_method=c["diff_method"],
+            **extra,
+        )
+
+    def _spec_inputs(self) -> dict[str, Any]:
+        return {"encoding": "none", "readout": "probs"}
+
+    def _check_qubits(self) -> None:
+        n_pixels, n, readout = self.downsampler.n_pixels, self.spec.n_qubits, self.spec.readout
+        need = int(math.log2(n_pixels)) if readout == "probs" else n_pixels
+        if n != need:
+            raise ConfigError(
+                f"n_qubits={n} does not match the {self.config['image']} image of {n_pixels} "
+                f"pixels with {readout!r} readout, which needs n_qubits={need}"
+            )
+
+    def _build_discriminator(self, seed: int) -> nn.Module:
+        c, n_pixels = self.config, self.downsampler.n_pixels
+        n_cond = 1 if self.conditional else 0
+        torch.manual_seed(seed)
+        if c["discriminator"] == "quantum":
+            return QuantumDiscriminator(
+                n_pixels, n_cond, int(c["disc_layers"]), c["ansatz"], c["entangler"], seed=seed
+            )
+        return MLPDiscriminator(n_pixels, n_cond, tuple(int(h) for h in c["disc_hidden"]))
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"generator": self.generator, "discriminator": self.discriminator}
+
+    # ----------------------------------------------------------------- fitted tensors
+    def extra_tensors(self) -> dict[str, torch.Tensor]:
+        out = {f"downsample.{k}": v for k, v in self.downsampler.state().items()}
+        out["energy_range"] = self.energy_range.float()
+        out["response"] = self.response.float()
+        for name, opt in self._optimizers.items():
+            for idx, st in opt.state_dict()["state"].items():
+                for key, t in st.items():
+                    out[f"optim.{name}.{idx}.{key}"] = torch.as_tensor(t).float()
+        return out
+
+    def load_extra_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        self.downsampler.load_state(
+            {k[len("downsample.") :]: v for k, v in tensors.items() if k.startswith("downsample.")}
+        )
+        self.energy_range = tensors["energy_range"].float()
+        self.response = tensors["response"].float()
+        self._pending_optim = {k: v for k, v in tensors.items() if k.startswith("optim.")}
+
+    # ----------------------------------------------------------------- generation
+    def n_latent(self) -> int:
+        return self.spec.n_latent
+
+    def n_noise(self) -> int:
+        shots = self.spec.shots or 0
+        per_shot = 1 if self.spec.readout == "probs" else self.spec.n_qubits
+        return self.n_latent() + 1 + shots * per_shot
+
+    def latent_inputs(self, e: np.ndarray, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """Noise (N, n_latent + 1 [+ shot uniforms]) float32 and e_inc (N, 1) float32 MeV."""
+        e = np.asarray(e, dtype=np.float64).reshape(-1)
+        if not np.all(np.isfinite(e)) or np.any(e <= 0):
+            raise ConfigError("incident energies must be finite and > 0 MeV")
+        gen = torch.Generator().manual_seed(int(seed))
+        n, k = len(e), self.n_latent()
+        gauss = torch.randn(n, k + 1, generator=gen)
+        uniforms = torch.rand(n, self.n_noise() - k - 1, generator=gen)
+        noise = torch.cat([gauss, uniforms], dim=1)
+        return noise, torch.as_tensor(e, dtype=torch.float32).reshape(-1, 1)
+
+    def inference_module(self) -> QGANSampler:
+        """circuit -> shape -> times fitted response -> voxels; runs in torch (not ONNX)."""
+        return QGANSampler(
+            self.generator,
+            self.conditional,
+            torch.as_tensor(self.downsampler.pixel_of_voxel),
+            torch.as_tensor(self.downsampler.fractions, dtype=torch.float32),
+            self.energy_range,
+            self.response,
+        )
+
+    def sample(
+        self, incident_energies: np.ndarray, *, seed: int = 0, batch_size: int = 1024
+    ) -> np.ndarray:
+        """(N,) incident energies in MeV -> (N, V) voxel energies in MeV."""
+        noise, e = self.latent_inputs(incident_energies, seed=seed)
+        module = self.inference_module().eval()
+        out = []
+        with torch.no_grad():
+            for start in range(0, len(e), batch_size):
+                sl = slice(start, start + batch_size)
+                out.append(module(noise[sl], e[sl]).numpy())
+        return np.concatenate(out).astype(np.float32)
+
+    def sample_pixels(self, incident_energies: np.ndarray, *, seed: int = 0) -> np.ndarray:
+        """Generated pixel images (N, P) in MeV, before spreading over voxels."""
+        noise, e = self.latent_inputs(incident_energies, seed=seed)
+        module = self.inference_module().eval()
+        with torch.no_grad():
+            return (module.shapes(noise, e) * module.totals(noise, e)[:, None]).numpy()
+
+    # ----------------------------------------------------------------- training pieces
+    def _fake_shapes(self, u: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """Training-time generated shapes (differentiable), (B, P)."""
+        return self.generator(None, batch=len(u))
+
+    def _train_step(
+        self, x_real: torch.Tensor, u: torch.Tensor, gen: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One discriminator and one generator update on a batch of real shapes (B, P)."""
+        bce = nn.functional.binary_cross_entropy_with_logits
+        ones, zeros = torch.ones(len(u)), torch.zeros(len(u))
+        for _ in range(int(self.config["n_critic"])):
+            with torch.no_grad():
+                x_fake = self._fake_shapes(u, gen)
+            loss_d = bce(self._disc(x_real, u), ones) + bce(self._disc(x_fake, u), zeros)
+            self._step(self._optimizers["d"], loss_d)
+        loss_g = bce(self._disc(self._fake_shapes(u, gen), u), ones)
+        self._step(self._optimizers["g"], loss_g)
+        return loss_d, loss_g
+
+    @staticmethod
+    def _step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    def _disc(self, shapes: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        return self.discriminator(shapes, u[:, None] if self.conditional else None)
+
+    def _prepare(self, train: Showers) -> tuple[torch.Tensor, torch.Tensor]:
+        """Fit downsampling, energy range and response; real shapes (M, P) and u (M,)."""
+        x, e = _checked(train, self.geometry)
+        self.downsampler.fit(x)
+        pixels = self.downsampler.forward(x).astype(np.float64)
+        totals = pixels.sum(axis=1)
+        keep = totals > 0
+        if keep.sum() < 2:
+            raise ConfigError("the training showers need at least two with deposited energy")
+        log_e = np.log(e[keep])
+        lo, hi = float(log_e.min()), float(log_e.max())
+        if hi - lo < 1e-6:
+            lo, hi = lo - 0.5, hi + 0.5
+        self.energy_range = torch.tensor([lo, hi], dtype=torch.float32)
+        u = (log_e - lo) / (hi - lo)
+        y = np.log(totals[keep] / e[keep])
+        design = np.stack([np.ones_like(u), u], axis=1)
+        a = np.linalg.lstsq(design, y, rcond=None)[0]
+        # E[log |r|] = log sigma - (euler_gamma + log 2) / 2 for r ~ N(0, sigma^2)
+        log_abs = np.log(np.abs(y - design @ a) + 1e-9) + (np.euler_gamma + math.log(2)) / 2
+        b = np.linalg.lstsq(design, log_abs, rcond=None)[0]
+        self.response = torch.tensor([a[0], a[1], b[0], b[1]], dtype=torch.float32)
+        shapes = pixels[keep] / totals[keep, None]
+        return torch.as_tensor(shapes, dtype=torch.float32), torch.as_tensor(u, dtype=torch.float32)
+
+    def _real_shapes(self, data: Showers) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+        x, e = _checked(data, self.geometry)
+        pixels = self.downsampler.forward(x).astype(np.float64)
+        totals = pixels.sum(axis=1)
+        keep = totals > 0
+        shapes = torch.as_tensor(pixels[keep] / totals[keep, None], dtype=torch.float32)
+        return shapes, torch.as_tensor(e[keep], dtype=torch.float32), keep
+
+    def shape_mse(self, data: Showers, seed: int = 12345, max_showers: int = 512) -> float:
+        """MSE between the mean generated and the mean real shower shape (pixel fractions)."""
+        shapes, e, _ = self._real_shapes(data[:max_showers])
+        noise, e_in = self.latent_inputs(e.numpy(), seed=seed)
+        with torch.no_grad():
+            fake = self.inference_module().shapes(noise, e_in)
+        return float(((fake.mean(0) - shapes.mean(0)) ** 2).mean())
+
+    # ----------------------------------------------------------------- training
+    def fit(
+        self,
+        train: Showers,
+        val: Showers | None = None,
+        *,
+        out_dir: str | Path | None = None,
+        epochs: int | None = None,
+        seed: int = 0,
+        resume: bool = False,
+        progress: bool = True,
+    ) -> dict[str, Any]:
+        """Adversarial training; one checkpoint per epoch in ``out_dir``; returns the history.
+
+        History keys (one value per epoch): ``loss_d``, ``loss_g``, ``val_shape_mse`` (when
+        ``val`` is given; MSE of mean shapes), ``seconds``.
+        """
+        c = self.config
+        n_epochs = int(epochs if epochs is not None else c["epochs"])
+        start_epoch = 0
+        resumed = resume and out_dir is not None and (Path(out_dir) / META_FILE).exists()
+        if resumed:
+            meta = read_meta(out_dir)
+            if meta["model"] != self.model_name:
+                raise ConfigError(
+                    f"{out_dir} holds a {meta['model']!r} checkpoint, cannot resume {self.model_name!r}"
+                )
+            self.load_weights(out_dir)
+            self.state = dict(meta.get("state", {}))
+            start_epoch = int(self.state.get("epoch", 0))
+            seed = int(self.state.get("seed", seed))
+        else:
+            self.generator.reset_parameters(seed)
+            self.discriminator = self._build_discriminator(seed)
+            self.state = {"epoch": 0, "seed": seed, "history": {}}
+        real, u_real = self._prepare(train)  # deterministic: a resumed run refits the same
+        opt_g = torch.optim.Adam(
+            self.generator.parameters(), lr=float(c["lr_g"]), betas=(0.5, 0.999)
+        )
+        opt_d = torch.optim.Adam(
+            self.discriminator.parameters(), lr=float(c["lr_d"]), betas=(0.5, 0.999)
+        )
+        self._optimizers = {"g": opt_g, "d": opt_d}
+        if resumed:
+            self._restore_optimizers()
+        history: dict[str, list[float]] = {
+            k: list(v) for k, v in self.state.get("history", {}).items()
+        }
+        batch = min(int(c["batch_size"]), len(real))
+        steps = int(c["steps_per_epoch"] or max(1, len(real) // batch))
+        bar = _progress(progress)
+        with bar:
+            task = bar.add_task(f"{self.model_name}", total=(n_epochs - start_epoch) * steps)
+            for epoch in range(start_epoch, n_epochs):
+                t0 = time.perf_counter()
+                gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
+                self.generator.reseed(seed * 100_003 + epoch)
+                order = torch.randperm(len(real), generator=gen)
+                sums = {"loss_d": 0.0, "loss_g": 0.0}
+                for step in range(steps):
+                    idx = order[(step * batch + torch.arange(batch)) % len(real)]
+                    loss_d, loss_g = self._train_step(real[idx], u_real[idx], gen)
+                    sums["loss_d"] += loss_d.item() / steps
+                    sums["loss_g"] += loss_g.item() / steps
+                    bar.update(task, advance=1)
+                for k, v in sums.items():
+                    history.setdefault(k, []).append(v)
+                if val is not None:
+                    history.setdefault("val_shape_mse", []).append(self.shape_mse(val))
+                history.setdefault("seconds", []).append(time.perf_counter() - t0)
+                self.state = {"epoch": epoch + 1, "seed": seed, "history": history}
+                if out_dir is not None:
+                    self.save(out_dir)
+        return history
+
+    def _restore_optimizers(self) -> None:
+        for name, opt in self._optimizers.items():
+            prefix = f"optim.{name}."
+            state: dict[int, dict[str, torch.Tensor]] = {}
+            for key, t in self._pending_optim.items():
+                if key.startswith(prefix):
+                    idx, field = key[len(prefix) :].split(".", 1)
+                    state.setdefault(int(idx), {})[field] = t
+            if state:
+                sd = opt.state_dict()
+                sd["state"] = state
+                opt.load_state_dict(sd)
+
+    # ----------------------------------------------------------------- description
+    def describe(self) -> str:
+        """Configuration, pixel mapping, parameter counts and the circuit drawings."""
+        d = self.downsampler
+        lines = [
+            f"{self.model_name}: hybrid quantum GAN on {self.geometry!r}",
+            f"  image: {d.image} {'x'.join(map(str, d.image_shape))} "
+            f"({', '.join(d.axis_names)}) = {d.n_pixels} pixels",
+            f"  generator: {self.generator.extra_repr()}",
+            f"  trainable parameters: generator {sum(p.numel() for p in self.generator.parameters())}, "
+            f"discriminator {sum(p.numel() for p in self.discriminator.parameters())}",
+            f"  energy response: log(E_dep/E_inc) ~ N({self.response[0]:.3f} + "
+            f"{self.response[1]:.3f} u, exp({self.response[2]:.3f} + {self.response[3]:.3f} u)^2)",
+            "",
+            "generator circuit:",
+            self.generator.draw(),
+        ]
+        if isinstance(self.discriminator, QuantumDiscriminator):
+            lines += ["", "discriminator circuit:", self.discriminator.draw()]
+        else:
+            lines += ["", f"discriminator: {self.discriminator}"]
+        return "\n".join(lines)
+
+
+def _checked(data: Showers, geometry) -> tuple[np.ndarray, np.ndarray]:
+    x = np.asarray(data.showers)
+    e = np.asarray(data.incident_energies, dtype=np.float64).reshape(-1)
+    geometry.check_voxels(x.shape[1], "training showers")
+    if not np.all(np.isfinite(x)) or np.any(x < 0):
+        raise ConfigError("training showers must hold finite, non-negative voxel energies (MeV)")
+    if not np.all(np.isfinite(e)) or np.any(e <= 0):
+        raise ConfigError("training incident energies must be finite and > 0 MeV")
+    return x, e
+
+
+def _progress(enabled: bool):
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} steps"),
+        TimeRemainingColumn(),
+        disable=not enabled,
+        transient=True,
+    )
+
+
+# --------------------------------------------------------------------------- the two models
+@register_model("qgan")
+class QGAN(_HybridQGAN):
+    """Sample-level conditional quantum generator: one circuit call per shower image.
+
+    Extra options over ``qgan-dist``: ``encoding`` (``angle`` once, ``reupload`` before every
+    layer) and ``readout`` (``probs``: 2**n pixels; ``expval``: n pixels from P(qubit = 1)).
+    """
+
+    conditional = True
+
+    @classmethod
+    def default_config(cls) -> dict[str, Any]:
+        # latent_scale: initial trainable scale of the latent angles RY(s z)
+        return {**_COMMON, "encoding": "reupload", "readout": "probs", "latent_scale": 1.0}
+
+    def _spec_inputs(self) -> dict[str, Any]:
+        c = self.config
+        if c["encoding"] == "none":
+            raise ConfigError("the qgan generator needs inputs; use encoding 'angle' or 'reupload'")
+        return {
+            "encoding": c["encoding"],
+            "readout": c["readout"],
+            "n_latent": int(c["n_qubits"]),
+            "n_cond": 1,
+        }
+
+    def _fake_shapes(self, u: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        z = torch.randn(len(u), self.n_latent(), generator=gen)
+        out = self.generator(torch.cat([z, math.pi * u[:, None]], dim=1))
+        if self.spec.readout == "expval":
+            out = out / out.sum(dim=1, keepdim=True).clamp_min(1e-12)
+        return out
+
+
+@register_model("qgan-dist")
+class DistributionQGAN(_HybridQGAN):
+    """Distribution-learning hybrid QGAN (1D: 3 qubits, 2D: 6 qubits).
+
+    An input-free circuit whose basis-state probabilities are the normalised image; it learns the
+    average shower shape. :meth:`sample` gives each shower that shape (or, with ``shots``, the
+    frequency image of ``shots`` measurements) scaled by E_inc times the fitted response.
+    """
+
+    conditional = False
+
+    @classmethod
+    def default_config(cls) -> dict[str, Any]:
+        # one-hot pixel samples: a small discriminator kept near its optimum (n_critic) makes
+        # the generator follow the Jensen-Shannon gradient instead of oscillating
+        return {
+            **_COMMON,
+            "n_critic": 5,
+            "lr_g": 0.01,
+            "lr_d": 0.02,
+            "disc_hidden": [32],
+            "batch_size": 128,
+        }
+
+    def _train_step(
+        self, x_real: torch.Tensor, u: torch.Tensor, gen: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sample-space qGAN update (Zoufal et al.): the discriminator sees single pixel
+        indices (one-hot; a basis state for the quantum discriminator), real ones drawn from
+        the training showers' energy fractions, fake ones weighted by the circuit's measured
+        probabilities; the generator minimises -sum_j p(j) log D(j)."""
+        n_pixels = x_real.shape[1]
+        eye = torch.eye(n_pixels)
+        probs = self.generator(None, batch=1).reshape(-1)
+        for _ in range(int(self.config["n_critic"])):
+            real_idx = torch.multinomial(x_real, 1, generator=gen).reshape(-1)
+            log_d_real = nn.functional.logsigmoid(self.discriminator(eye[real_idx], None))
+            log_1m_d_fake = nn.functional.logsigmoid(-self.discriminator(eye, None))
+            loss_d = -log_d_real.mean() - (probs.detach() * log_1m_d_fake).sum()
+            self._step(self._optimizers["d"], loss_d)
+        log_d = nn.functional.logsigmoid(self.discriminator(eye, None)).detach()
+        loss_g = -(probs * log_d).sum()
+        self._step(self._optimizers["g"], loss_g)
+        return loss_d, loss_g
+
+    def learned_distribution(self) -> np.ndarray:
+        """The circuit's exact basis-state probabilities, shape (2**n_qubits,)."""
+        module = self.inference_module()
+        with torch.no_grad():
+            out = module.exact_qnode(
+                torch.zeros(1), self.generator.weights, self.generator.input_scale
+            )
+        return out.double().numpy().reshape(-1)
