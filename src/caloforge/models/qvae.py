@@ -9,9 +9,10 @@ The CaloQVAE / Calo4pQVAE design, in four parts:
   partition k of the binary latent units from the trunk features and the samples of levels
   < k. Training uses the binary-concrete (Gumbel) relaxation with a temperature annealed from
   ``tau_start`` to ``tau_end``; evaluation uses hard samples.
-* **Decoder** -- conditioned on log E_inc; two heads, x = a * h: hit logits (is the voxel above
-  threshold) and the standardised logit energy, trained with BCE on hits plus MSE on the energy
-  of hit voxels, summed over voxels.
+* **Decoder** -- conditioned on log E_inc; x = a * h: hit logits (is the voxel above
+  threshold) and a Gaussian (mean, log-sigma) over the standardised logit energy, trained with
+  BCE on hits plus the Gaussian negative log-likelihood of the hit voxels' energies, summed over
+  voxels. Generation samples both.
 * **Prior** -- a :class:`~caloforge.boltzmann.BoltzmannMachine` on a real annealer topology
   (``rbm-dense``, ``chimera``: bipartite; ``pegasus``, ``zephyr``: four-partite). With
   ``condition_prior`` one partition is clamped to a thermometer code of log E_inc, so the prior
@@ -24,7 +25,8 @@ encoder and decoder (the baseline registered as ``vae``).
 
 Generation: :meth:`QVAE.latent_inputs` draws prior samples with the sampler chosen by
 :meth:`QVAE.set_sampler` (``gibbs``, ``sa``, ``sqa``, ``qpu``) plus uniform noise for the hit
-draws; :meth:`QVAE.inference_module` is the deterministic decoder that maps them to MeV.
+draws and normal noise for the energies; :meth:`QVAE.inference_module` is the deterministic
+decoder that maps them to MeV.
 """
 
 from __future__ import annotations
@@ -105,18 +107,28 @@ class HierarchicalEncoder(nn.Module):
         return logits, samples
 
 
+LOG_SIGMA_MIN, LOG_SIGMA_MAX = -5.0, 1.0  # bounds of the energy head's log-width
+
+
 class Decoder(nn.Module):
-    """p(x | z, E): hit logits and standardised logit energies, each (N, V)."""
+    """p(x | z, E): hit logits, and a Gaussian over standardised logit energies; each (N, V).
+
+    Returns (hit logits, energy mean, energy log-sigma). Sampling the energy instead of taking
+    its mean keeps voxel fluctuations and avoids the bias of sigmoid(mean) < mean(sigmoid).
+    """
 
     def __init__(self, n_latent: int, hidden: int, n_voxels: int) -> None:
         super().__init__()
         self.body = mlp([n_latent + 1, hidden, 2 * hidden], final_act=True)
         self.hit = nn.Linear(2 * hidden, n_voxels)
         self.energy = nn.Linear(2 * hidden, n_voxels)
+        self.log_sigma = nn.Linear(2 * hidden, n_voxels)
 
-    def forward(self, z: torch.Tensor, e_feat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, z: torch.Tensor, e_feat: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         h = self.body(torch.cat([z, e_feat], dim=1))
-        return self.hit(h), self.energy(h)
+        return self.hit(h), self.energy(h), self.log_sigma(h).clamp(LOG_SIGMA_MIN, LOG_SIGMA_MAX)
 
 
 class ShowerCodec(nn.Module):
@@ -162,10 +174,11 @@ class ShowerCodec(nn.Module):
 
 
 class QVAEDecoderModule(nn.Module):
-    """The deterministic generation path: (prior z, uniform noise, E_inc) -> (N, V) MeV.
+    """The deterministic generation path: (prior z, uniforms, normals, E_inc) -> (N, V) MeV.
 
-    ``z`` holds all latent units in the prior's order (the conditioning partition included, as
-    the sampler left it); a voxel is hit when its uniform draw is below the hit probability.
+    ``z`` (N, n_latent) holds all latent units in the prior's order (the conditioning partition
+    included, as the sampler left it); a voxel is hit when its uniform draw (N, V) is below the
+    hit probability, and its standardised logit energy is mean + sigma * normal (N, V).
     """
 
     def __init__(self, decoder: Decoder, codec: ShowerCodec) -> None:
@@ -173,10 +186,12 @@ class QVAEDecoderModule(nn.Module):
         self.decoder = decoder
         self.codec = codec
 
-    def forward(self, z: torch.Tensor, uniform: torch.Tensor, e_inc: torch.Tensor) -> torch.Tensor:
-        hit_logits, y = self.decoder(z, energy_feature(e_inc))
-        hits = (uniform < torch.sigmoid(hit_logits)).to(y.dtype)
-        return self.codec.decode(hits, y, e_inc)
+    def forward(
+        self, z: torch.Tensor, uniform: torch.Tensor, normal: torch.Tensor, e_inc: torch.Tensor
+    ) -> torch.Tensor:
+        hit_logits, mean, log_sigma = self.decoder(z, energy_feature(e_inc))
+        hits = (uniform < torch.sigmoid(hit_logits)).to(mean.dtype)
+        return self.codec.decode(hits, mean + torch.exp(log_sigma) * normal, e_inc)
 
 
 @register_model("qvae")
@@ -279,7 +294,8 @@ class QVAE(Generator):
                     self.prior, n, seed=int(seed), clamp=self._clamp(e)
                 ).float()
         uniform = torch.rand(n, self.geometry.n_voxels, generator=gen)
-        return z, uniform, e
+        normal = torch.randn(n, self.geometry.n_voxels, generator=gen)
+        return z, uniform, normal, e
 
     def inference_module(self) -> nn.Module:
         return QVAEDecoderModule(self.decoder, self.codec).eval()
@@ -343,11 +359,12 @@ class QVAE(Generator):
                 ).float()  # fmt: skip
             kl = -entropy + self.prior.energy(z).mean() - self.prior.energy(z_model).mean()
 
-        hit_logits, y_hat = self.decoder(z, e_feat)
+        hit_logits, y_mean, log_sigma = self.decoder(z, e_feat)
         bce = F.binary_cross_entropy_with_logits(hit_logits, hits, reduction="none").sum(1).mean()
-        mse = (((y_hat - y) * hits) ** 2).sum(1).mean()
-        loss = bce + mse + kl_weight * kl
-        return loss, {"bce": bce.item(), "mse": mse.item(), "kl": kl.item()}
+        # Gaussian negative log-likelihood of the hit voxels' standardised logit energies
+        nll = ((0.5 * ((y - y_mean) * torch.exp(-log_sigma)) ** 2 + log_sigma) * hits).sum(1).mean()
+        loss = bce + nll + kl_weight * kl
+        return loss, {"bce": bce.item(), "nll": nll.item(), "kl": kl.item()}
 
     def fit(
         self,
@@ -443,7 +460,7 @@ class QVAE(Generator):
                 if out_dir is not None:
                     self.save(out_dir)
                     save_optimizers(out_dir, {"adam": opt})
-                info = f"loss {record['loss']:.1f} bce {record['bce']:.1f} mse {record['mse']:.1f} kl {record['kl']:.1f}"
+                info = f"loss {record['loss']:.1f} bce {record['bce']:.1f} nll {record['nll']:.1f} kl {record['kl']:.1f}"
                 bar.update(task, advance=1, info=info)
                 if out_of_time:
                     break
@@ -487,7 +504,8 @@ class QVAE(Generator):
             )
         z = self._assemble(samples, e)
         uniform = torch.rand(x.shape, generator=gen)
-        return self.inference_module()(z, uniform, e).numpy()
+        normal = torch.randn(x.shape, generator=gen)
+        return self.inference_module()(z, uniform, normal, e).numpy()
 
 
 @register_model("vae")
