@@ -51,7 +51,10 @@ def measure_sweeps(model, e: np.ndarray, *, trace_sweeps: int, seed: int) -> dic
             trace.append(model.prior.energy(z.float()).numpy())
     trace = np.array(trace)  # (sweeps, chains), from a fresh random start
     burn = burn_in_sweeps(trace)
-    tau = autocorrelation_time(trace[max(burn, trace_sweeps // 4) :])
+    tail = trace[max(burn, trace_sweeps // 4) :]
+    # every chain has its own clamp (its own incident energy), hence its own stationary mean:
+    # measure the correlation of each chain around its own mean
+    tau = autocorrelation_time(tail - tail.mean(axis=0, keepdims=True))
     return {
         "tau": float(tau),
         "burn_in": int(burn),
