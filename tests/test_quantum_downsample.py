@@ -15,27 +15,28 @@ from caloforge.quantum.downsample import (
     stack,
     unstack,
 )
-from caloforge.quantum.toy import toy_showers
+from caloforge.refsim import get_detector, simulate
 
 
 @pytest.fixture(scope="module")
 def ds2_showers():
-    return toy_showers("ds2", n=40, seed=4)
+    return simulate("ds2", "electron", "loguniform:1e3:1e6", n=40, seed=4)
 
 
 @pytest.mark.parametrize(
-    ("geometry", "image", "axes"),
+    ("detector", "image", "axes"),
     [
         ("ds2", "1d", "depth-radius"),
         ("ds2", "2d", "depth-radius"),
         ("ds1-photons", "2d", "depth-radius"),
-        ("grid:10x12x12", "2d", "x-y"),
-        ("grid:10x12x12", "2d", "depth-radius"),
+        ("pbwo4", "2d", "x-y"),  # Cartesian 25 x 25 x 25
+        ("pbwo4", "2d", "depth-radius"),
     ],
 )
-def test_round_trip_conserves_energy(geometry, image, axes):
-    geo = get_geometry(geometry)
-    showers = toy_showers(geo, n=30, seed=1).showers.astype(np.float64)
+def test_round_trip_conserves_energy(detector, image, axes):
+    geo = get_detector(detector).geo
+    showers = simulate(detector, "electron", "loguniform:1e3:1e5", n=30, seed=1).showers
+    showers = showers.astype(np.float64)
     ds = Downsampler(geo, image, axes).fit(showers)
     pixels = ds.forward(showers)
     assert pixels.shape == (30, 8 if image == "1d" else 64)
@@ -64,8 +65,10 @@ def test_fitted_fractions_reproduce_mean_voxel_shares(ds2_showers):
     ds = Downsampler(get_geometry("ds2"), "1d").fit(ds2_showers.showers)
     x = ds2_showers.showers.astype(np.float64)
     pix = ds.forward(x)
-    share = x / pix[:, ds.pixel_of_voxel]
-    expected = share.mean(0)
+    with np.errstate(invalid="ignore"):  # 0 / 0 where a pixel is empty in a shower
+        share = x / pix[:, ds.pixel_of_voxel]
+    # mean over the showers whose pixel holds energy (refsim's last depth pixel is sometimes empty)
+    expected = np.nanmean(share, axis=0)
     expected /= np.bincount(ds.pixel_of_voxel, weights=expected)[ds.pixel_of_voxel]
     np.testing.assert_allclose(ds.fractions, expected, rtol=1e-9)
     restored = Downsampler(get_geometry("ds2"), "1d")

@@ -10,16 +10,21 @@ from caloforge.errors import ConfigError
 from caloforge.geometry import get_geometry
 from caloforge.io import Showers
 from caloforge.models.base import available_models, load_generator
-from caloforge.models.qgan import QGAN, DistributionQGAN, demo_config
-from caloforge.quantum.toy import toy_showers
+from caloforge.models.qgan import QGAN, DistributionQGAN, batch_moment_distance, demo_config
+from caloforge.refsim import simulate
 
 TARGET = np.array([0.02, 0.08, 0.2, 0.3, 0.2, 0.12, 0.05, 0.03])
 TINY = {"n_layers": 2, "batch_size": 16, "steps_per_epoch": 3, "epochs": 1}
+TINY_QGAN = {**TINY, "pretrain_steps": 2}
+
+
+def refsim_ds2(n: int, seed: int):
+    return simulate("ds2", "electron", "loguniform:1e3:1e6", n=n, seed=seed)
 
 
 @pytest.fixture(scope="module")
 def ds2_small():
-    return toy_showers("ds2", n=48, seed=5)
+    return refsim_ds2(48, seed=5)
 
 
 def _target_showers(n: int = 256) -> Showers:
@@ -44,15 +49,15 @@ def test_same_seed_same_generator_and_resume_matches(ds2_small, tmp_path):
     geo = get_geometry("ds2")
     runs = []
     for seed in (7, 7, 8):
-        model = QGAN(geo, {**TINY, "epochs": 2})
+        model = QGAN(geo, {**TINY_QGAN, "epochs": 2})
         model.fit(ds2_small, progress=False, seed=seed)
         runs.append(model.generator.weights.detach().clone())
     assert torch.equal(runs[0], runs[1])
     assert not torch.allclose(runs[0], runs[2])
     # one epoch, checkpoint, then resume for the second: the same weights as two epochs at once
-    first = QGAN(geo, {**TINY, "epochs": 2})
+    first = QGAN(geo, {**TINY_QGAN, "epochs": 2})
     first.fit(ds2_small, progress=False, seed=7, out_dir=tmp_path, epochs=1)
-    resumed = QGAN(geo, {**TINY, "epochs": 2})
+    resumed = QGAN(geo, {**TINY_QGAN, "epochs": 2})
     history = resumed.fit(ds2_small, progress=False, seed=7, out_dir=tmp_path, resume=True)
     assert len(history["loss_d"]) == 2 and resumed.state["epoch"] == 2
     torch.testing.assert_close(resumed.generator.weights.detach(), runs[0])
@@ -64,7 +69,7 @@ def test_save_load_gives_identical_samples(name, ds2_small, tmp_path):
     cls = QGAN if name == "qgan" else DistributionQGAN
     # finite-shot training runs parameter-shift circuit by circuit: cheap only without inputs
     shots = {"shots": 64, "diff_method": "parameter-shift"} if name == "qgan-dist" else {}
-    model = cls(get_geometry("ds2"), {**TINY, **shots})
+    model = cls(get_geometry("ds2"), {**(TINY_QGAN if name == "qgan" else TINY), **shots})
     model.fit(ds2_small, ds2_small[:16], progress=False, seed=1, out_dir=tmp_path)
     energies = np.array([2e3, 5e4, 8e5])
     a = model.sample(energies, seed=11)
@@ -98,7 +103,7 @@ def test_describe_draws_the_circuits(ds2_small):
 
 
 def test_noisy_quantum_discriminator_training_runs(ds2_small):
-    cfg = {**TINY, "discriminator": "quantum", "depolarizing": 0.02, "amplitude_damping": 0.02}
+    cfg = {**TINY_QGAN, "discriminator": "quantum", "depolarizing": 0.02, "amplitude_damping": 0.02}
     model = QGAN(get_geometry("ds2"), cfg)
     history = model.fit(ds2_small, ds2_small[:16], progress=False, seed=0)
     assert np.isfinite(history["loss_g"][0]) and np.isfinite(history["val_shape_mse"][0])
@@ -123,10 +128,126 @@ def test_bad_config(config, message):
 
 
 def test_bad_training_data():
-    model = QGAN(get_geometry("ds2"), TINY)
-    bad = toy_showers("ds2", n=4, seed=0)
+    model = QGAN(get_geometry("ds2"), TINY_QGAN)
+    bad = refsim_ds2(4, seed=0)
     bad.showers[0, 0] = np.nan
     with pytest.raises(ConfigError, match="finite, non-negative"):
         model.fit(bad, progress=False)
     with pytest.raises(ConfigError, match="finite and > 0 MeV"):
         model.sample(np.array([1e3, -1.0]))
+
+
+def _target_energy_showers(n: int = 256) -> Showers:
+    """As :func:`_target_showers`, at incident energies 5-50 GeV: E_pixel = 0.9 TARGET E_inc."""
+    rng = np.random.default_rng(1)
+    e = rng.uniform(5e3, 5e4, n)
+    x = 0.9 * TARGET * e[:, None] * rng.lognormal(0, 0.05, (n, 8))
+    return Showers(e, x.astype(np.float32))
+
+
+def test_energy_pixels_learn_pixel_energies_including_the_total():
+    """pixels='energy': one qubit per pixel, P(1) is the pixel's scaled energy, so the circuit
+    makes the total energy too; training moves the mean pixel energies onto the target's."""
+    data = _target_energy_showers()
+    cfg = demo_config("1d", pixels="energy", n_layers=2, batch_size=32, epochs=1)
+    cfg.update(steps_per_epoch=5, pretrain_steps=150, pretrain_lr=0.05)
+    model = QGAN(get_geometry("grid:8x1x1"), cfg)
+    assert model.spec.n_qubits == 8 and model.n_noise() == 8  # no response noise column
+    e = data.incident_energies[:128]
+    real = data.showers[:128] / e[:, None]
+
+    def error() -> float:  # mean |log(generated / real)| of the mean pixel fractions E_k / E_inc
+        gen = model.sample_pixels(e, seed=3) / e[:, None]
+        return float(np.abs(np.log(gen.mean(0) / real.mean(0))).mean())
+
+    model.generator.reset_parameters(0)
+    model._prepare(data)
+    before = error()
+    model.fit(data, progress=False, seed=0)
+    after = error()
+    assert before > 0.2, before
+    assert after < 0.3 * before, (before, after)
+    # the deposited energy is the circuit's: response within 0.1 of the target's 0.9
+    response = model.sample_pixels(e, seed=4).sum(1) / e
+    assert abs(response.mean() - 0.9) < 0.1, response.mean()
+
+
+def test_energy_pixels_save_load_and_describe(ds2_small, tmp_path):
+    model = QGAN(get_geometry("ds2"), demo_config("1d", pixels="energy", **TINY_QGAN))
+    model.fit(ds2_small, progress=False, seed=2, out_dir=tmp_path)
+    energies = np.array([2e3, 5e4])
+    loaded = load_generator(tmp_path)
+    np.testing.assert_array_equal(model.sample(energies, seed=1), loaded.sample(energies, seed=1))
+    pixels = model.sample_pixels(energies, seed=1)
+    np.testing.assert_allclose(model.sample(energies, seed=1).sum(1), pixels.sum(1), rtol=1e-5)
+    assert "pixel energies from the circuit" in model.describe()
+
+
+def test_with_hardware_runs_the_same_weights_on_a_noisier_device(ds2_small):
+    model = QGAN(get_geometry("ds2"), {**TINY_QGAN, "n_layers": 3})
+    model.fit(ds2_small, progress=False, seed=0)
+    energies = np.geomspace(2e3, 5e5, 64)
+    exact = model.sample_pixels(energies, seed=5)
+    same = model.with_hardware(depolarizing=0.0).sample_pixels(energies, seed=5)
+    np.testing.assert_allclose(same, exact, rtol=1e-5)
+
+    def distance_to_uniform(m) -> float:
+        noise, e = m.latent_inputs(energies, seed=5)
+        with torch.no_grad():
+            shapes = m.inference_module().shapes(noise, e).numpy()
+        return float(np.abs(shapes - 1 / shapes.shape[1]).sum(1).mean())
+
+    # depolarising noise drives the state towards the maximally mixed one: uniform pixels
+    d = [distance_to_uniform(model.with_hardware(depolarizing=p)) for p in (0.0, 0.1, 0.4)]
+    assert d[0] > d[1] > d[2], d
+    assert model.with_hardware(depolarizing=0.1).spec.device_name == "default.mixed"
+    with pytest.raises(ConfigError, match="with_hardware takes"):
+        model.with_hardware(n_layers=2)
+
+
+def test_batch_moment_distance():
+    a = torch.tensor([[0.5, 0.5, 0.0], [0.7, 0.3, 0.0]])
+    b = torch.tensor([[0.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
+    assert batch_moment_distance(a, a).item() == 0.0
+    # means (0.6, 0.4, 0) vs (0, 0, 1): 0.6 + 0.4 + 1; stds (0.1414, 0.1414, 0) vs 0: 2 * 0.1414
+    assert batch_moment_distance(a, b).item() == pytest.approx(2.0 + 2 * 0.02**0.5, rel=1e-5)
+    assert batch_moment_distance(a, b).item() == pytest.approx(batch_moment_distance(b, a).item())
+
+
+@pytest.mark.parametrize(
+    ("cls", "config", "message"),
+    [
+        (QGAN, {"pixels": "counts"}, "unknown pixels mode 'counts'"),
+        (QGAN, {"pixels": "energy"}, "needs readout 'expval' with n_qubits=8"),
+        (
+            QGAN,
+            {"pixels": "energy", "readout": "expval", "n_qubits": 8, "discriminator": "quantum"},
+            "use discriminator 'mlp'",
+        ),
+        (DistributionQGAN, {"pixels": "energy"}, "needs model 'qgan'"),
+        (QGAN, {"disc_log_floor": 0.0}, "log floor must be in"),
+    ],
+)
+def test_bad_pixel_config(cls, config, message):
+    with pytest.raises(ConfigError, match=message):
+        cls(get_geometry("ds2"), config)
+
+
+def test_cli_generate_on_a_noisy_device(ds2_small, tmp_path, monkeypatch, capsys):
+    """`caloforge generate RUN --hardware JSON` runs the trained circuit with noise and shots;
+    an unknown setting gets one sentence and leaves no output file."""
+    from caloforge.io import read_showers
+    from test_cli_data import run_cli
+
+    run = tmp_path / "run"
+    QGAN(get_geometry("ds2"), TINY_QGAN).fit(ds2_small, progress=False, seed=0, out_dir=run)
+    out = tmp_path / "g.h5"
+    args = ["generate", str(run), "-o", str(out), "--n", "4", "--energies", "loguniform:1e3:1e6"]
+    code, _, err = run_cli(monkeypatch, capsys, *args, "--hardware", '{"qubits": 2}')
+    assert code == 2 and "with_hardware takes" in err and not out.exists()
+    noisy = '{"depolarizing": 0.05, "shots": 32}'
+    code, _, err = run_cli(monkeypatch, capsys, *args, "--hardware", noisy)
+    assert code == 0, err
+    generated = read_showers(out)
+    assert generated.showers.shape == (4, 6480) and np.all(generated.showers >= 0)
+    assert '"shots": 32' in generated.attrs["hardware"]

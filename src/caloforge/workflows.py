@@ -111,6 +111,7 @@ def generate(
     energies_from: PathLike | None = None,
     sampler: str | None = None,
     sampler_options: dict[str, Any] | None = None,
+    hardware: dict[str, Any] | None = None,
     seed: int = 0,
     batch_size: int = 1024,
     progress: bool = True,
@@ -119,6 +120,8 @@ def generate(
 
     Incident energies come either from a spectrum spec (``energies`` with ``n``) or from the
     ``incident_energies`` of an existing file (``energies_from``, optionally the first ``n``).
+    ``hardware`` (quantum-circuit models) runs the trained circuit on a different simulated
+    device, e.g. ``{"depolarizing": 0.01, "shots": 1000}``.
     Returns a dict with the number of showers and the generation wall time in seconds.
     """
     from caloforge.energies import parse_energies
@@ -138,12 +141,20 @@ def generate(
         if not hasattr(model, "set_sampler"):
             raise ConfigError(f"model {model.model_name!r} has no prior sampler to choose")
         model.set_sampler(sampler, **(sampler_options or {}))
+    if hardware:
+        if not hasattr(model, "with_hardware"):
+            raise ConfigError(
+                f"model {model.model_name!r} runs no quantum circuit; "
+                "--hardware applies to qgan and qgan-dist"
+            )
+        model = model.with_hardware(**hardware)
     attrs = {
         "geometry": model.geometry.name,
         "producer": f"caloforge generate ({model.model_name})",
         "seed": seed,
         "model_dir": str(run_dir),
         "sampler": sampler or "",
+        "hardware": json.dumps(hardware or {}),
     }
     t0 = time.perf_counter()
     with (

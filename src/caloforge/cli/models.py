@@ -72,15 +72,22 @@ def generate(
     sampler: str = typer.Option(
         None, "--sampler", help="prior sampler for the QVAE: gibbs | sa | sqa | qpu"
     ),
+    hardware: str = typer.Option(
+        None,
+        "--hardware",
+        help="simulated device for quantum-circuit models, JSON: "
+        '\'{"depolarizing": 0.01, "amplitude_damping": 0.01, "shots": 1000}\'',
+    ),
     seed: int = typer.Option(0, "--seed", help="random seed"),
     batch_size: int = typer.Option(1024, "--batch-size", help="showers per model call"),
 ) -> None:
     """Generate showers with a trained model, in the CaloChallenge file layout."""
     from caloforge.workflows import generate as run_generate
+    from caloforge.workflows import load_config
 
     r = run_generate(
         run, output, n=n, energies=energies, energies_from=energies_from, sampler=sampler,
-        seed=seed, batch_size=batch_size,
+        hardware=load_config(hardware), seed=seed, batch_size=batch_size,
     )  # fmt: skip
     out.print(f"wrote {r['n']} showers to {output} in {r['seconds']:.2f} s")
 

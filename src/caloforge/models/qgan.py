@@ -48,10 +48,17 @@ from caloforge.quantum.circuits import (
     shots_from_uniforms,
 )
 from caloforge.quantum.discriminators import MLPDiscriminator, QuantumDiscriminator
-from caloforge.quantum.downsample import Downsampler
+from caloforge.quantum.downsample import Downsampler, inverse_unit_scale, unit_scale
+
+#: energy pixels: per pixel, the scale's eps is this quantile of the pixel's non-zero
+#: E_pixel / E_inc in the training showers (x_max: 1.05 times the largest)
+PIXEL_EPS_QUANTILE = 0.01
 
 _COMMON: dict[str, Any] = {
     "image": "1d",  # "1d": 8-pixel depth profile; "2d": 8 x 8 image stacked to 64
+    # "shape": the circuit makes pixel fractions, the total comes from a fitted response;
+    # "energy": one qubit per pixel (expval readout), P(1) is the pixel's scaled energy
+    "pixels": "shape",
     "axes": "depth-radius",  # 2d image axes: "depth-radius" or "x-y" (Cartesian geometries)
     "n_qubits": 3,
     "n_layers": 4,
@@ -64,6 +71,7 @@ _COMMON: dict[str, Any] = {
     "amplitude_damping": 0.0,  # amplitude-damping rate per qubit per layer
     "discriminator": "mlp",  # "mlp" | "quantum"
     "disc_hidden": [64, 32],
+    "disc_log_floor": 1e-4,  # MLP discriminator input: log10(fraction + floor), scaled to [0, 1]
     "disc_layers": 3,
     "lr_g": 0.02,
     "lr_d": 0.002,
@@ -75,12 +83,15 @@ _COMMON: dict[str, Any] = {
 
 
 def demo_config(image: str = "1d", **overrides: Any) -> dict[str, Any]:
-    """A small working configuration: 1D (8 px, 3 qubits) or 2D (8 x 8, 6 qubits)."""
+    """A small working configuration: 1D (8 px, 3 qubits) or 2D (8 x 8, 6 qubits); with
+    ``pixels="energy"`` (``qgan``, 1D only) 8 qubits with expval readout, one per pixel."""
     if image not in ("1d", "2d"):
         raise ConfigError(f"unknown image kind {image!r}; use '1d' or '2d'")
     cfg: dict[str, Any] = {"image": image, "n_qubits": 3 if image == "1d" else 6}
     if image == "2d":
         cfg.update(n_layers=5, batch_size=32, steps_per_epoch=40)
+    if overrides.get("pixels") == "energy":
+        cfg.update(n_qubits=8 if image == "1d" else 64, readout="expval")
     return {**cfg, **overrides}
 
 
@@ -88,9 +99,17 @@ def demo_config(image: str = "1d", **overrides: Any) -> dict[str, Any]:
 class QGANSampler(nn.Module):
     """The deterministic part of a QGAN: forward(noise, e_inc) -> (N, V) showers in MeV.
 
-    ``noise`` columns: ``n_latent`` latent angles z ~ N(0, 1), one N(0, 1) for the energy
-    response, then ``shots`` (probs readout) or ``shots * n_qubits`` (expval readout) uniforms
-    that draw the measurement outcomes when ``shots`` is set. ``e_inc``: (N, 1) MeV.
+    Two pixel modes (``pixel_scale`` given or not):
+
+    * **shape** -- the circuit's readout is the shower shape (pixel fractions summing to 1) and
+      the deposited energy is drawn from the fitted log-normal ``response``;
+    * **energy** -- ``expval`` readout, one qubit per pixel: P(qubit k = 1) is pixel k's energy
+      on the :func:`~caloforge.quantum.downsample.unit_scale` (``pixel_scale`` = (eps, x_max)),
+      so the circuit makes the total energy as well.
+
+    ``noise`` columns: ``n_latent`` latent angles z ~ N(0, 1); in shape mode one N(0, 1) for
+    the response; then ``shots`` (probs readout) or ``shots * n_qubits`` (expval readout)
+    uniforms that draw the measurement outcomes when ``shots`` is set. ``e_inc``: (N, 1) MeV.
     The circuit is always simulated exactly here (mixed-state when noisy); finite shots are then
     sampled from its probabilities with the given uniforms, which is what a measurement does.
     """
@@ -103,6 +122,7 @@ class QGANSampler(nn.Module):
         fractions: torch.Tensor,
         energy_range: torch.Tensor,
         response: torch.Tensor,
+        pixel_scale: torch.Tensor | None = None,
     ) -> None:
         super().__init__()
         self.circuit = circuit
@@ -111,19 +131,24 @@ class QGANSampler(nn.Module):
         self.n_latent = spec.n_latent
         self.shots = spec.shots
         self.readout = spec.readout
+        self.energy_pixels = pixel_scale is not None
+        self.n_response = 0 if self.energy_pixels else 1
         self.exact_qnode = build_qnode(replace(spec, shots=None, diff_method="backprop"))
         self.register_buffer("pixel_of_voxel", pixel_of_voxel.long())
         self.register_buffer("fractions", fractions.float())
         self.register_buffer("energy_range", energy_range.float())
         self.register_buffer("response", response.float())
+        scale = pixel_scale if pixel_scale is not None else torch.tensor([1.0, 1.0])
+        self.register_buffer("pixel_scale", scale.float())
 
     def scaled_log_energy(self, e_inc: torch.Tensor) -> torch.Tensor:
         """u = (log E - log E_min) / (log E_max - log E_min) of the training range, shape (N,)."""
         lo, hi = self.energy_range[0], self.energy_range[1]
         return (torch.log(e_inc.reshape(-1)) - lo) / (hi - lo).clamp_min(1e-6)
 
-    def shapes(self, noise: torch.Tensor, e_inc: torch.Tensor) -> torch.Tensor:
-        """Generated pixel fractions, (N, P), rows summing to 1."""
+    def measured(self, noise: torch.Tensor, e_inc: torch.Tensor) -> torch.Tensor:
+        """The circuit's readout: basis-state probabilities (probs) or P(qubit = 1) (expval),
+        (N, n_outputs), replaced by shot frequencies when ``shots`` is set."""
         n = len(noise)
         u = self.scaled_log_energy(e_inc)
         circuit = self.circuit
@@ -136,23 +161,38 @@ class QGANSampler(nn.Module):
             out = torch.stack(list(out), dim=-1)
         out = out.to(torch.float32).reshape(-1 if self.conditional else 1, circuit.spec.n_outputs)
         out = out.expand(n, -1)
-        uniforms = noise[:, self.n_latent + 1 :]
+        uniforms = noise[:, self.n_latent + self.n_response :]
         if self.readout == "probs":
             return shots_from_uniforms(out, uniforms) if self.shots else out
         p_one = (1.0 - out) / 2.0
-        if self.shots:
-            p_one = qubit_shots_from_uniforms(p_one, uniforms)
-        return p_one / p_one.sum(dim=1, keepdim=True).clamp_min(1e-12)
+        return qubit_shots_from_uniforms(p_one, uniforms) if self.shots else p_one
+
+    def images(self, noise: torch.Tensor, e_inc: torch.Tensor) -> torch.Tensor:
+        """Generated pixel images in MeV, (N, P)."""
+        values = self.measured(noise, e_inc)
+        if self.energy_pixels:
+            eps, x_max = self.pixel_scale[0], self.pixel_scale[1]
+            return inverse_unit_scale(values, eps, x_max) * e_inc.reshape(-1, 1)
+        shapes = values / values.sum(dim=1, keepdim=True).clamp_min(1e-12)
+        return shapes * self.totals(noise, e_inc)[:, None]
+
+    def shapes(self, noise: torch.Tensor, e_inc: torch.Tensor) -> torch.Tensor:
+        """Generated pixel fractions, (N, P), rows summing to 1."""
+        values = self.images(noise, e_inc) if self.energy_pixels else self.measured(noise, e_inc)
+        return values / values.sum(dim=1, keepdim=True).clamp_min(1e-12)
 
     def totals(self, noise: torch.Tensor, e_inc: torch.Tensor) -> torch.Tensor:
-        """Deposited energy from the fitted log-normal response, (N,) MeV."""
+        """Deposited energy, (N,) MeV: the sum of the pixels in energy mode, else drawn from the
+        fitted log-normal response."""
+        if self.energy_pixels:
+            return self.images(noise, e_inc).sum(dim=1)
         u = self.scaled_log_energy(e_inc)
         a0, a1, b0, b1 = self.response
         sigma = torch.exp(b0 + b1 * u)
         return e_inc.reshape(-1) * torch.exp(a0 + a1 * u + sigma * noise[:, self.n_latent])
 
     def forward(self, noise: torch.Tensor, e_inc: torch.Tensor) -> torch.Tensor:
-        pixels = self.shapes(noise, e_inc) * self.totals(noise, e_inc)[:, None]
+        pixels = self.images(noise, e_inc)
         return pixels[:, self.pixel_of_voxel] * self.fractions
 
 
@@ -178,6 +218,8 @@ class _HybridQGAN(Generator):
                 raise ConfigError(f"{key} must be > 0, got {c[key]}")
         if int(c["batch_size"]) < 1:
             raise ConfigError(f"batch_size must be >= 1, got {c['batch_size']}")
+        if c["pixels"] not in ("shape", "energy"):
+            raise ConfigError(f"unknown pixels mode {c['pixels']!r}; use 'shape' or 'energy'")
         self.downsampler = Downsampler(geometry, c["image"], c["axes"])
         self.spec = self._circuit_spec()
         self._check_qubits()
@@ -187,6 +229,8 @@ class _HybridQGAN(Generator):
         self.discriminator = self._build_discriminator(seed=0)
         self.energy_range = torch.tensor([math.log(1e3), math.log(1e6)])
         self.response = torch.tensor([0.0, 0.0, math.log(0.1), 0.0])
+        # (2, P): per-pixel eps and x_max of unit_scale, fitted in _prepare (energy pixels)
+        self.pixel_scale = torch.tensor([[1e-6], [1.0]]).repeat(1, self.downsampler.n_pixels)
         self._optimizers: dict[str, torch.optim.Optimizer] = {}
         self._pending_optim: dict[str, torch.Tensor] = {}
 
@@ -208,10 +252,24 @@ class _HybridQGAN(Generator):
         )
 
     def _spec_inputs(self) -> dict[str, Any]:
+        if self.energy_pixels:
+            raise ConfigError(
+                f"{self.model_name} learns the average shape; pixels 'energy' needs model 'qgan'"
+            )
         return {"encoding": "none", "readout": "probs"}
+
+    @property
+    def energy_pixels(self) -> bool:
+        """True when each qubit's P(1) is one pixel's scaled energy (``pixels: energy``)."""
+        return self.config["pixels"] == "energy"
 
     def _check_qubits(self) -> None:
         n_pixels, n, readout = self.downsampler.n_pixels, self.spec.n_qubits, self.spec.readout
+        if self.energy_pixels and readout != "expval":
+            raise ConfigError(
+                f"pixels 'energy' reads one pixel per qubit and needs readout 'expval' with "
+                f"n_qubits={n_pixels}, got readout {readout!r}"
+            )
         need = int(math.log2(n_pixels)) if readout == "probs" else n_pixels
         if n != need:
             raise ConfigError(
@@ -221,13 +279,25 @@ class _HybridQGAN(Generator):
 
     def _build_discriminator(self, seed: int) -> nn.Module:
         c, n_pixels = self.config, self.downsampler.n_pixels
+        n_inputs = n_pixels + (1 if self.energy_pixels else 0)  # + the response feature
         n_cond = 1 if self.conditional else 0
         torch.manual_seed(seed)
         if c["discriminator"] == "quantum":
+            if self.energy_pixels:
+                raise ConfigError(
+                    "the quantum discriminator embeds shapes (pixel fractions); "
+                    "use discriminator 'mlp' with pixels 'energy'"
+                )
             return QuantumDiscriminator(
                 n_pixels, n_cond, int(c["disc_layers"]), c["ansatz"], c["entangler"], seed=seed
             )
-        return MLPDiscriminator(n_pixels, n_cond, tuple(int(h) for h in c["disc_hidden"]))
+        return MLPDiscriminator(
+            n_inputs,
+            n_cond,
+            tuple(int(h) for h in c["disc_hidden"]),
+            float(c["disc_log_floor"]),
+            log_inputs=not self.energy_pixels,  # energy pixels are already on a log scale
+        )
 
     def modules(self) -> dict[str, nn.Module]:
         return {"generator": self.generator, "discriminator": self.discriminator}
@@ -237,6 +307,7 @@ class _HybridQGAN(Generator):
         out = {f"downsample.{k}": v for k, v in self.downsampler.state().items()}
         out["energy_range"] = self.energy_range.float()
         out["response"] = self.response.float()
+        out["pixel_scale"] = self.pixel_scale.float()
         for name, opt in self._optimizers.items():
             for idx, st in opt.state_dict()["state"].items():
                 for key, t in st.items():
@@ -249,7 +320,35 @@ class _HybridQGAN(Generator):
         )
         self.energy_range = tensors["energy_range"].float()
         self.response = tensors["response"].float()
+        self.pixel_scale = tensors.get("pixel_scale", self.pixel_scale).float()
         self._pending_optim = {k: v for k, v in tensors.items() if k.startswith("optim.")}
+
+    # ----------------------------------------------------------------- hardware settings
+    HARDWARE_OPTIONS = ("depolarizing", "amplitude_damping", "shots")
+
+    def with_hardware(self, **changes: Any) -> _HybridQGAN:
+        """The same trained model run on a different simulated device.
+
+        ``changes``: any of ``depolarizing``, ``amplitude_damping`` (rates per qubit per layer)
+        and ``shots`` (``None`` = exact). Weights, fitted downsampling and response are copied;
+        e.g. ``model.with_hardware(depolarizing=0.02).sample(e)`` generates with a circuit
+        trained noiselessly but executed on a noisy device.
+        """
+        unknown = set(changes) - set(self.HARDWARE_OPTIONS)
+        if unknown:
+            raise ConfigError(
+                f"with_hardware takes {', '.join(self.HARDWARE_OPTIONS)}; "
+                f"got {', '.join(sorted(unknown))}"
+            )
+        config = {**self.config, **changes}
+        if config["shots"] is not None and config["diff_method"] == "backprop":
+            config["diff_method"] = "parameter-shift"  # generation only; no gradients needed
+        other = type(self)(self.geometry, config)
+        for name, module in self.modules().items():
+            other.modules()[name].load_state_dict(module.state_dict())
+        other.load_extra_tensors(self.extra_tensors())
+        other.state = dict(self.state)
+        return other
 
     # ----------------------------------------------------------------- generation
     def n_latent(self) -> int:
@@ -258,22 +357,26 @@ class _HybridQGAN(Generator):
     def n_noise(self) -> int:
         shots = self.spec.shots or 0
         per_shot = 1 if self.spec.readout == "probs" else self.spec.n_qubits
-        return self.n_latent() + 1 + shots * per_shot
+        return self.n_latent() + self.n_response() + shots * per_shot
+
+    def n_response(self) -> int:
+        """Noise columns of the fitted energy response: 1 in shape mode, 0 in energy mode."""
+        return 0 if self.energy_pixels else 1
 
     def latent_inputs(self, e: np.ndarray, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-        """Noise (N, n_latent + 1 [+ shot uniforms]) float32 and e_inc (N, 1) float32 MeV."""
+        """Noise (N, n_latent [+ 1 response] [+ shot uniforms]) float32 and e_inc (N, 1) MeV."""
         e = np.asarray(e, dtype=np.float64).reshape(-1)
         if not np.all(np.isfinite(e)) or np.any(e <= 0):
             raise ConfigError("incident energies must be finite and > 0 MeV")
         gen = torch.Generator().manual_seed(int(seed))
-        n, k = len(e), self.n_latent()
-        gauss = torch.randn(n, k + 1, generator=gen)
-        uniforms = torch.rand(n, self.n_noise() - k - 1, generator=gen)
+        n, k = len(e), self.n_latent() + self.n_response()
+        gauss = torch.randn(n, k, generator=gen)
+        uniforms = torch.rand(n, self.n_noise() - k, generator=gen)
         noise = torch.cat([gauss, uniforms], dim=1)
         return noise, torch.as_tensor(e, dtype=torch.float32).reshape(-1, 1)
 
     def inference_module(self) -> QGANSampler:
-        """circuit -> shape -> times fitted response -> voxels; runs in torch (not ONNX)."""
+        """circuit -> pixel images -> voxels; runs in torch (not ONNX)."""
         return QGANSampler(
             self.generator,
             self.conditional,
@@ -281,6 +384,7 @@ class _HybridQGAN(Generator):
             torch.as_tensor(self.downsampler.fractions, dtype=torch.float32),
             self.energy_range,
             self.response,
+            self.pixel_scale if self.energy_pixels else None,
         )
 
     def sample(
@@ -301,27 +405,22 @@ class _HybridQGAN(Generator):
         noise, e = self.latent_inputs(incident_energies, seed=seed)
         module = self.inference_module().eval()
         with torch.no_grad():
-            return (module.shapes(noise, e) * module.totals(noise, e)[:, None]).numpy()
+            return module.images(noise, e).numpy()
 
     # ----------------------------------------------------------------- training pieces
+    def _pretrain(self, real: torch.Tensor, u: torch.Tensor, gen: torch.Generator) -> None:
+        """Warm start before the adversarial epochs (none here; see :class:`QGAN`)."""
+
     def _fake_shapes(self, u: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        """Training-time generated shapes (differentiable), (B, P)."""
+        """Training-time generated images (differentiable), (B, P): shapes, or scaled energies."""
         return self.generator(None, batch=len(u))
 
     def _train_step(
         self, x_real: torch.Tensor, u: torch.Tensor, gen: torch.Generator
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One discriminator and one generator update on a batch of real shapes (B, P)."""
-        bce = nn.functional.binary_cross_entropy_with_logits
-        ones, zeros = torch.ones(len(u)), torch.zeros(len(u))
-        for _ in range(int(self.config["n_critic"])):
-            with torch.no_grad():
-                x_fake = self._fake_shapes(u, gen)
-            loss_d = bce(self._disc(x_real, u), ones) + bce(self._disc(x_fake, u), zeros)
-            self._step(self._optimizers["d"], loss_d)
-        loss_g = bce(self._disc(self._fake_shapes(u, gen), u), ones)
-        self._step(self._optimizers["g"], loss_g)
-        return loss_d, loss_g
+        """One training step on a batch of real images (B, P) at scaled energies u (B,);
+        returns (discriminator loss, generator loss)."""
+        raise NotImplementedError
 
     @staticmethod
     def _step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
@@ -333,7 +432,8 @@ class _HybridQGAN(Generator):
         return self.discriminator(shapes, u[:, None] if self.conditional else None)
 
     def _prepare(self, train: Showers) -> tuple[torch.Tensor, torch.Tensor]:
-        """Fit downsampling, energy range and response; real shapes (M, P) and u (M,)."""
+        """Fit downsampling, energy range, response and pixel scale; returns the real images
+        (M, P) the discriminator sees (shapes, or unit-scaled energies) and u (M,)."""
         x, e = _checked(train, self.geometry)
         self.downsampler.fit(x)
         pixels = self.downsampler.forward(x).astype(np.float64)
@@ -354,8 +454,20 @@ class _HybridQGAN(Generator):
         log_abs = np.log(np.abs(y - design @ a) + 1e-9) + (np.euler_gamma + math.log(2)) / 2
         b = np.linalg.lstsq(design, log_abs, rcond=None)[0]
         self.response = torch.tensor([a[0], a[1], b[0], b[1]], dtype=torch.float32)
-        shapes = pixels[keep] / totals[keep, None]
-        return torch.as_tensor(shapes, dtype=torch.float32), torch.as_tensor(u, dtype=torch.float32)
+        if self.energy_pixels:
+            x_pix = pixels[keep] / e[keep, None]
+            eps = np.array(
+                [
+                    np.quantile(c[c > 0], PIXEL_EPS_QUANTILE) if np.any(c > 0) else 1e-6
+                    for c in x_pix.T
+                ]
+            )
+            x_max = np.maximum(1.05 * x_pix.max(axis=0), 2 * eps)
+            self.pixel_scale = torch.tensor(np.stack([eps, x_max]), dtype=torch.float32)
+            images = unit_scale(x_pix, eps, x_max)
+        else:
+            images = pixels[keep] / totals[keep, None]
+        return torch.as_tensor(images, dtype=torch.float32), torch.as_tensor(u, dtype=torch.float32)
 
     def _real_shapes(self, data: Showers) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
         x, e = _checked(data, self.geometry)
@@ -423,6 +535,8 @@ class _HybridQGAN(Generator):
         }
         batch = min(int(c["batch_size"]), len(real))
         steps = int(c["steps_per_epoch"] or max(1, len(real) // batch))
+        if not resumed:
+            self._pretrain(real, u_real, torch.Generator().manual_seed(seed * 100_003 - 1))
         bar = _progress(progress)
         with bar:
             task = bar.add_task(f"{self.model_name}", total=(n_epochs - start_epoch) * steps)
@@ -462,6 +576,20 @@ class _HybridQGAN(Generator):
                 opt.load_state_dict(sd)
 
     # ----------------------------------------------------------------- description
+    def _energy_line(self) -> str:
+        if self.energy_pixels:
+            eps = ", ".join(f"{v:.2g}" for v in self.pixel_scale[0].tolist())
+            x_max = ", ".join(f"{v:.2g}" for v in self.pixel_scale[1].tolist())
+            return (
+                "  pixel energies from the circuit: E_k / E_inc = eps_k (exp(P_k(1) "
+                f"log(1 + x_max_k / eps_k)) - 1),\n    eps = ({eps}),\n    x_max = ({x_max})"
+            )
+        a0, a1, b0, b1 = (float(v) for v in self.response)
+        return (
+            f"  energy response: log(E_dep/E_inc) ~ N({a0:.3f} + {a1:.3f} u, "
+            f"exp({b0:.3f} + {b1:.3f} u)^2)"
+        )
+
     def describe(self) -> str:
         """Configuration, pixel mapping, parameter counts and the circuit drawings."""
         d = self.downsampler
@@ -472,8 +600,7 @@ class _HybridQGAN(Generator):
             f"  generator: {self.generator.extra_repr()}",
             f"  trainable parameters: generator {sum(p.numel() for p in self.generator.parameters())}, "
             f"discriminator {sum(p.numel() for p in self.discriminator.parameters())}",
-            f"  energy response: log(E_dep/E_inc) ~ N({self.response[0]:.3f} + "
-            f"{self.response[1]:.3f} u, exp({self.response[2]:.3f} + {self.response[3]:.3f} u)^2)",
+            self._energy_line(),
             "",
             "generator circuit:",
             self.generator.draw(),
@@ -483,6 +610,19 @@ class _HybridQGAN(Generator):
         else:
             lines += ["", f"discriminator: {self.discriminator}"]
         return "\n".join(lines)
+
+
+def batch_moment_distance(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """Feature matching (Salimans et al. 2016) on the per-pixel batch mean and standard
+    deviation: the triangular discrimination sum_j (f_j - r_j)^2 / (f_j + r_j) of the means plus
+    that of the standard deviations, which weights faint pixels as much as bright ones.
+    (B, P) and (B', P) -> scalar >= 0; 0 when both moments agree. The fake batch is generated
+    at the real batch's energies, so the two are compared like for like."""
+
+    def tri(f: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+        return ((f - r) ** 2 / (f + r).clamp_min(1e-6)).sum()
+
+    return tri(fake.mean(dim=0), real.mean(dim=0)) + tri(fake.std(dim=0), real.std(dim=0))
 
 
 def _checked(data: Showers, geometry) -> tuple[np.ndarray, np.ndarray]:
@@ -523,7 +663,45 @@ class QGAN(_HybridQGAN):
     @classmethod
     def default_config(cls) -> dict[str, Any]:
         # latent_scale: initial trainable scale of the latent angles RY(s z)
-        return {**_COMMON, "encoding": "reupload", "readout": "probs", "latent_scale": 1.0}
+        # pretrain_steps: warm-start steps fitting the conditional mean image (see _pretrain)
+        # moment_weight: weight of the feature-matching term (batch_moment_distance)
+        # a small, slowly learning discriminator: with lr_d 0.002 and (64, 32) hidden units it
+        # separated real from generated 64-pixel images within one epoch and the generator
+        # collapsed (docs/qgan.md)
+        return {
+            **_COMMON,
+            "encoding": "reupload",
+            "readout": "probs",
+            "latent_scale": 1.0,
+            "pretrain_steps": 400,
+            "pretrain_lr": 0.02,
+            "moment_weight": 10.0,
+            "lr_d": 0.0005,
+            "disc_hidden": [32],
+        }
+
+    def _pretrain(self, real: torch.Tensor, u: torch.Tensor, gen: torch.Generator) -> None:
+        """Warm start: ``pretrain_steps`` Adam steps on the cross-entropy between real shapes
+        and generated shapes at the same u, -sum_j x_j log q_j(z, u) (energy pixels: the
+        squared error of the scaled energies).
+
+        Its minimum is q(z, u) = E[x | u] for every z: the circuit starts from the conditional
+        mean shape (what ``qgan-dist`` learns, here per energy) instead of a random 2**n-state
+        distribution, and the adversarial epochs then learn the shower-to-shower fluctuations.
+        """
+        steps = int(self.config["pretrain_steps"])
+        if steps <= 0:
+            return
+        opt = torch.optim.Adam(self.generator.parameters(), lr=float(self.config["pretrain_lr"]))
+        batch = min(int(self.config["batch_size"]), len(real))
+        for _ in range(steps):
+            idx = torch.randint(len(real), (batch,), generator=gen)
+            fake = self._fake_shapes(u[idx], gen)
+            if self.energy_pixels:  # scaled energies: squared error, minimised by E[x | u]
+                loss = ((fake - real[idx]) ** 2).sum(dim=1).mean()
+            else:
+                loss = -(real[idx] * torch.log(fake.clamp_min(1e-12))).sum(dim=1).mean()
+            self._step(opt, loss)
 
     def _spec_inputs(self) -> dict[str, Any]:
         c = self.config
@@ -536,10 +714,48 @@ class QGAN(_HybridQGAN):
             "n_cond": 1,
         }
 
+    def _train_step(
+        self, x_real: torch.Tensor, u: torch.Tensor, gen: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n_critic`` discriminator updates, then one generator update (non-saturating loss,
+        plus ``moment_weight`` times :func:`batch_moment_distance` of fake and real images)."""
+        bce = nn.functional.binary_cross_entropy_with_logits
+        ones, zeros = torch.ones(len(u)), torch.zeros(len(u))
+        x_real = self._critic_inputs(x_real, u)
+        for _ in range(int(self.config["n_critic"])):
+            with torch.no_grad():
+                x_fake = self._critic_inputs(self._fake_shapes(u, gen), u)
+            loss_d = bce(self._disc(x_real, u), ones) + bce(self._disc(x_fake, u), zeros)
+            self._step(self._optimizers["d"], loss_d)
+        x_fake = self._critic_inputs(self._fake_shapes(u, gen), u)
+        loss_g = bce(self._disc(x_fake, u), ones)
+        weight = float(self.config["moment_weight"])
+        if weight > 0:
+            loss_g = loss_g + weight * batch_moment_distance(x_fake, x_real)
+        self._step(self._optimizers["g"], loss_g)
+        return loss_d, loss_g
+
+    def _critic_inputs(self, images: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """What the discriminator and the moment term see: the images, and with energy pixels
+        one more column for the deposited energy, (B, P + 1).
+
+        That column is the response r = sum_k E_k / E_inc standardised with the fitted
+        log-normal (z = (log r - mean(u)) / sigma(u), N(0, 1) for real showers), mapped to
+        (0, 1) by sigmoid(asinh z): a 1 % error in the total is many sigma at high energy,
+        and this makes it visible to the critic, while asinh keeps the gradient alive.
+        """
+        if not self.energy_pixels:
+            return images
+        eps, x_max = self.pixel_scale[0], self.pixel_scale[1]
+        log_r = torch.log(inverse_unit_scale(images, eps, x_max).sum(dim=1).clamp_min(1e-12))
+        a0, a1, b0, b1 = self.response
+        z = (log_r - a0 - a1 * u) / torch.exp(b0 + b1 * u)
+        return torch.cat([images, torch.sigmoid(torch.asinh(z))[:, None]], dim=1)
+
     def _fake_shapes(self, u: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         z = torch.randn(len(u), self.n_latent(), generator=gen)
         out = self.generator(torch.cat([z, math.pi * u[:, None]], dim=1))
-        if self.spec.readout == "expval":
+        if self.spec.readout == "expval" and not self.energy_pixels:
             out = out / out.sum(dim=1, keepdim=True).clamp_min(1e-12)
         return out
 

@@ -10,7 +10,14 @@ The models themselves are in :mod:`caloforge.models.qgan`.
 
 from caloforge.quantum.circuits import CircuitSpec, QuantumCircuit, shots_from_uniforms
 from caloforge.quantum.discriminators import MLPDiscriminator, QuantumDiscriminator
-from caloforge.quantum.downsample import Downsampler, log_scale, stack, unstack
+from caloforge.quantum.downsample import (
+    Downsampler,
+    inverse_unit_scale,
+    log_scale,
+    stack,
+    unit_scale,
+    unstack,
+)
 
 __all__ = [
     "CircuitSpec",
@@ -18,8 +25,10 @@ __all__ = [
     "MLPDiscriminator",
     "QuantumCircuit",
     "QuantumDiscriminator",
+    "inverse_unit_scale",
     "log_scale",
     "shots_from_uniforms",
     "stack",
+    "unit_scale",
     "unstack",
 ]

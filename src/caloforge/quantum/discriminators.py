@@ -16,13 +16,17 @@ from torch import nn
 from caloforge.errors import ConfigError
 from caloforge.quantum.circuits import CircuitSpec, QuantumCircuit, apply_layer
 
-#: floor added before taking the log of a pixel fraction
+#: default floor added before taking the log of a pixel fraction
 LOG_FLOOR = 1e-6
 
 
-def log_features(shapes: torch.Tensor) -> torch.Tensor:
-    """Log-scaled pixel fractions mapped to about [0, 1]: 1 + log10(p + 1e-6) / 6."""
-    return 1.0 + torch.log10(shapes.clamp_min(0.0) + LOG_FLOOR) / 6.0
+def log_features(shapes: torch.Tensor, floor: float = LOG_FLOOR) -> torch.Tensor:
+    """Log-scaled pixel fractions mapped to [0, 1]: 1 - log10(p + floor) / log10(floor).
+
+    Pixels far below ``floor`` all look alike, so ``floor`` sets the smallest fraction the
+    discriminator can tell apart from an empty pixel.
+    """
+    return 1.0 - torch.log10(shapes.clamp_min(0.0) + floor) / math.log10(floor)
 
 
 class MLPDiscriminator(nn.Module):
@@ -32,10 +36,24 @@ class MLPDiscriminator(nn.Module):
         n_pixels: P.
         n_cond: number of condition inputs.
         hidden: widths of the hidden layers.
+        log_floor: see :func:`log_features`.
+        log_inputs: apply :func:`log_features` to the images (shapes); ``False`` for images
+            already scaled to [0, 1].
     """
 
-    def __init__(self, n_pixels: int, n_cond: int = 0, hidden: tuple[int, ...] = (64, 32)) -> None:
+    def __init__(
+        self,
+        n_pixels: int,
+        n_cond: int = 0,
+        hidden: tuple[int, ...] = (64, 32),
+        log_floor: float = LOG_FLOOR,
+        log_inputs: bool = True,
+    ) -> None:
         super().__init__()
+        if not 0 < log_floor < 1:
+            raise ConfigError(f"the discriminator's log floor must be in (0, 1), got {log_floor}")
+        self.log_floor = float(log_floor)
+        self.log_inputs = log_inputs
         widths = [n_pixels + n_cond, *hidden]
         layers: list[nn.Module] = []
         for a, b in zip(widths[:-1], widths[1:], strict=True):
@@ -45,7 +63,7 @@ class MLPDiscriminator(nn.Module):
         self.n_cond = n_cond
 
     def forward(self, shapes: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
-        x = log_features(shapes)
+        x = log_features(shapes, self.log_floor) if self.log_inputs else shapes
         if self.n_cond:
             x = torch.cat([x, cond.reshape(len(x), -1)], dim=1)
         return self.net(x).squeeze(-1)

@@ -210,3 +210,21 @@ def inverse_log_scale(scaled, e_inc, eps: float = 1e-6):
     """Inverse of :func:`log_scale`, clamped at 0: (N, P) -> (N, P) MeV."""
     lib = torch if isinstance(scaled, torch.Tensor) else np
     return (lib.exp(scaled) - eps).clip(0.0) * e_inc.reshape(-1, 1)
+
+
+def unit_scale(fractions, eps, x_max):
+    """Pixel energy fractions x = E_pixel / E_inc -> [0, 1]: log(1 + x / eps) / log(1 + x_max / eps).
+
+    A logarithmic scale for x >> eps that stays finite at x = 0 (an empty pixel maps to 0), so it
+    can be read from one qubit's P(1). ``eps`` and ``x_max`` are scalars or per-pixel (P,)
+    arrays; works on numpy arrays and torch tensors alike (pass ``eps``/``x_max`` of the same
+    kind as ``fractions``).
+    """
+    lib = torch if isinstance(fractions, torch.Tensor) else np
+    return lib.log1p(fractions.clip(0.0) / eps) / lib.log1p(x_max / eps)
+
+
+def inverse_unit_scale(values, eps, x_max):
+    """Inverse of :func:`unit_scale`: values in [0, 1] -> fractions x = eps (exp(v L) - 1)."""
+    lib = torch if isinstance(values, torch.Tensor) else np
+    return eps * lib.expm1(values * lib.log1p(x_max / eps))
