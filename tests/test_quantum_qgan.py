@@ -57,6 +57,7 @@ def test_same_seed_same_generator_and_resume_matches(ds2_small, tmp_path):
     # one epoch, checkpoint, then resume for the second: the same weights as two epochs at once
     first = QGAN(geo, {**TINY_QGAN, "epochs": 2})
     first.fit(ds2_small, progress=False, seed=7, out_dir=tmp_path, epochs=1)
+    assert (tmp_path / "optimizer.safetensors").exists()  # Adam states, beside the weights
     resumed = QGAN(geo, {**TINY_QGAN, "epochs": 2})
     history = resumed.fit(ds2_small, progress=False, seed=7, out_dir=tmp_path, resume=True)
     assert len(history["loss_d"]) == 2 and resumed.state["epoch"] == 2

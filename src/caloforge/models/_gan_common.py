@@ -35,6 +35,7 @@ from caloforge.errors import CheckpointError, ConfigError
 from caloforge.geometry import Geometry
 from caloforge.io import Showers, check_values
 from caloforge.models.base import META_FILE, Generator, read_meta
+from caloforge.models.training import load_optimizers, save_optimizers
 
 ImageShape = tuple[int, int, int]
 
@@ -247,39 +248,6 @@ def toy_showers(geometry: Geometry, incident_energies: Any, *, seed: int = 0) ->
     return Showers(e, x.reshape(n, -1).astype(np.float32), {"producer": "toy_showers"})
 
 
-# --------------------------------------------------------------------------- optimizer state
-def optimizer_tensors(optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, torch.Tensor]:
-    """Flatten optimizer states to ``opt.<name>.<param>.<key>`` tensors (safetensors-storable)."""
-    out = {}
-    for name, opt in optimizers.items():
-        for pid, st in opt.state_dict()["state"].items():
-            for key, value in st.items():
-                out[f"opt.{name}.{pid}.{key}"] = torch.as_tensor(value).detach().clone()
-    return out
-
-
-def load_optimizer_tensors(
-    optimizers: dict[str, torch.optim.Optimizer], tensors: dict[str, torch.Tensor]
-) -> None:
-    """Restore what :func:`optimizer_tensors` stored into freshly built optimizers."""
-    for name, opt in optimizers.items():
-        prefix = f"opt.{name}."
-        state: dict[int, dict[str, torch.Tensor]] = defaultdict(dict)
-        for k, v in tensors.items():
-            if k.startswith(prefix):
-                pid, key = k[len(prefix) :].split(".", 1)
-                state[int(pid)][key] = v.clone()
-        if state:
-            sd = opt.state_dict()
-            sd["state"] = dict(state)
-            try:
-                opt.load_state_dict(sd)
-            except (ValueError, KeyError, RuntimeError) as exc:
-                raise CheckpointError(
-                    f"stored optimizer state {name!r} does not fit the model ({exc})"
-                ) from None
-
-
 # --------------------------------------------------------------------------- the base model
 def epoch_seed(seed: int, epoch: int) -> int:
     """Seed of one epoch's shuffling, noise and dropout; resuming at ``epoch`` reuses it."""
@@ -312,7 +280,6 @@ class ImageGAN(Generator):
         #: mean summed energy / incident energy of the training showers (fitted in fit)
         self.response = torch.tensor(1.0)
         self._optimizers: dict[str, torch.optim.Optimizer] = {}
-        self._stored_optimizer_state: dict[str, torch.Tensor] = {}
         self._build()
 
     # ----------------------------------------------------------------- to implement
@@ -360,14 +327,11 @@ class ImageGAN(Generator):
 
     # ----------------------------------------------------------------- checkpoints
     def extra_tensors(self) -> dict[str, torch.Tensor]:
-        out = {"response": self.response.reshape(1)}
-        out.update(optimizer_tensors(self._optimizers))
-        return out
+        return {"response": self.response.reshape(1)}
 
     def load_extra_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
         if "response" in tensors:
             self.response = tensors["response"].reshape(())
-        self._stored_optimizer_state = {k: v for k, v in tensors.items() if k.startswith("opt.")}
 
     # ----------------------------------------------------------------- training
     def _training_tensors(self, showers: Showers, what: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -378,10 +342,11 @@ class ImageGAN(Generator):
         e = torch.as_tensor(showers.incident_energies, dtype=torch.float32).reshape(-1, 1)
         return x, e
 
-    def _resume_from(self, out_dir: Path | None) -> None:
-        """Load the checkpoint in ``out_dir`` (if any) into this model, checking it matches."""
+    def _resume_from(self, out_dir: Path | None) -> bool:
+        """Load the checkpoint in ``out_dir`` (if any) into this model, checking it matches;
+        True when there was one."""
         if out_dir is None or not (out_dir / META_FILE).exists():
-            return
+            return False
         meta = read_meta(out_dir)
         if meta["model"] != self.model_name or meta["config"] != self.config:
             raise CheckpointError(
@@ -391,6 +356,7 @@ class ImageGAN(Generator):
             )
         self.state = dict(meta.get("state", {}))
         self.load_weights(out_dir)
+        return True
 
     def fit(
         self,
@@ -443,17 +409,16 @@ class ImageGAN(Generator):
         if val is not None:
             self.geometry.check_voxels(val.n_voxels, "validation showers")
 
-        if resume:
-            self._resume_from(out_dir)
+        from_checkpoint = resume and self._resume_from(out_dir)
         if not resume or not self.state.get("prepared"):
             torch.manual_seed(int(seed))
             self._build()
-            self._stored_optimizer_state = {}
             self.state = {"epoch": 0, "seed": int(seed), "step": 0, "history": {}}
+            from_checkpoint = False
         seed = int(self.state["seed"])
         self._optimizers = self._make_optimizers()
-        load_optimizer_tensors(self._optimizers, self._stored_optimizer_state)
-        self._stored_optimizer_state = {}
+        if from_checkpoint:
+            load_optimizers(out_dir, self._optimizers)
 
         if not self.state.get("prepared"):
             sums = x.new_tensor(train.showers.sum(axis=1)).reshape(-1, 1)
@@ -517,6 +482,7 @@ class ImageGAN(Generator):
                 self.state["history"] = history
                 if out_dir is not None:
                     self.save(out_dir)
+                    save_optimizers(out_dir, self._optimizers)
                 if max_minutes is not None and time.monotonic() - started > 60 * max_minutes:
                     break
         return history

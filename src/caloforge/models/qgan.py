@@ -40,6 +40,7 @@ from torch import nn
 from caloforge.errors import ConfigError
 from caloforge.io import Showers
 from caloforge.models.base import META_FILE, Generator, read_meta, register_model
+from caloforge.models.training import load_optimizers, save_optimizers
 from caloforge.quantum.circuits import (
     CircuitSpec,
     QuantumCircuit,
@@ -232,7 +233,6 @@ class _HybridQGAN(Generator):
         # (2, P): per-pixel eps and x_max of unit_scale, fitted in _prepare (energy pixels)
         self.pixel_scale = torch.tensor([[1e-6], [1.0]]).repeat(1, self.downsampler.n_pixels)
         self._optimizers: dict[str, torch.optim.Optimizer] = {}
-        self._pending_optim: dict[str, torch.Tensor] = {}
 
     # ----------------------------------------------------------------- construction
     def _circuit_spec(self) -> CircuitSpec:
@@ -308,10 +308,6 @@ class _HybridQGAN(Generator):
         out["energy_range"] = self.energy_range.float()
         out["response"] = self.response.float()
         out["pixel_scale"] = self.pixel_scale.float()
-        for name, opt in self._optimizers.items():
-            for idx, st in opt.state_dict()["state"].items():
-                for key, t in st.items():
-                    out[f"optim.{name}.{idx}.{key}"] = torch.as_tensor(t).float()
         return out
 
     def load_extra_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
@@ -321,7 +317,6 @@ class _HybridQGAN(Generator):
         self.energy_range = tensors["energy_range"].float()
         self.response = tensors["response"].float()
         self.pixel_scale = tensors.get("pixel_scale", self.pixel_scale).float()
-        self._pending_optim = {k: v for k, v in tensors.items() if k.startswith("optim.")}
 
     # ----------------------------------------------------------------- hardware settings
     HARDWARE_OPTIONS = ("depolarizing", "amplitude_damping", "shots")
@@ -529,7 +524,7 @@ class _HybridQGAN(Generator):
         )
         self._optimizers = {"g": opt_g, "d": opt_d}
         if resumed:
-            self._restore_optimizers()
+            load_optimizers(out_dir, self._optimizers)
         history: dict[str, list[float]] = {
             k: list(v) for k, v in self.state.get("history", {}).items()
         }
@@ -560,20 +555,8 @@ class _HybridQGAN(Generator):
                 self.state = {"epoch": epoch + 1, "seed": seed, "history": history}
                 if out_dir is not None:
                     self.save(out_dir)
+                    save_optimizers(out_dir, self._optimizers)
         return history
-
-    def _restore_optimizers(self) -> None:
-        for name, opt in self._optimizers.items():
-            prefix = f"optim.{name}."
-            state: dict[int, dict[str, torch.Tensor]] = {}
-            for key, t in self._pending_optim.items():
-                if key.startswith(prefix):
-                    idx, field = key[len(prefix) :].split(".", 1)
-                    state.setdefault(int(idx), {})[field] = t
-            if state:
-                sd = opt.state_dict()
-                sd["state"] = state
-                opt.load_state_dict(sd)
 
     # ----------------------------------------------------------------- description
     def _energy_line(self) -> str:

@@ -1,9 +1,10 @@
 """Pieces every training loop shares: seeding, progress, and resumable optimizer state.
 
 Resumability works by epoch: each epoch shuffles and draws its noise from a generator seeded by
-(seed, epoch), and the optimizer state is stored beside the weights in
-``optimizer.safetensors`` (tensors only, no pickle). Resuming from the checkpoint written after
-epoch k therefore reproduces the rest of an uninterrupted run.
+(seed, epoch), and every model stores its optimizer state beside the weights in
+``optimizer.safetensors`` (tensors only, no pickle) with :func:`save_optimizers`. Resuming from
+the checkpoint written after epoch k therefore reproduces the rest of an uninterrupted run, while
+``model.safetensors`` holds only what generation needs.
 """
 
 from __future__ import annotations
