@@ -4,10 +4,13 @@ Two registered models share this module:
 
 ``qgan`` -- the sample-level conditional generator (default). Every circuit call makes one
 shower image: latent noise z ~ N(0, 1) enters as RY(s z_i) on qubit i, the incident energy as
-RX(s' pi u) on every qubit (u = scaled log E in [0, 1]; s, s' trainable input scales), and the
-image is read from the basis-state probabilities (2**n pixels from n qubits) or from per-qubit
-P(1) (n pixels from n qubits). That image is the shower *shape* (pixel fractions, summing to 1);
-a classical discriminator (or a variational quantum classifier) judges shapes given u.
+RX(s' pi u) on every qubit (u = scaled log E in [0, 1]; s, s' trainable input scales). With
+``pixels: "shape"`` the image is the shower *shape* read from the basis-state probabilities
+(2**n pixels from n qubits) or the normalised per-qubit P(1); with ``pixels: "energy"`` each
+qubit's P(1) is one pixel's energy on a log scale, so the circuit also makes the total.
+Training: a warm start on the conditional mean image, then adversarial epochs whose generator
+loss adds feature matching on the per-pixel batch mean and spread; the critic is a small MLP
+(or a variational quantum classifier) that sees the images given u.
 
 ``qgan-dist`` -- the distribution-learning 1D/2D hybrid QGAN of the published models: an
 input-free circuit whose measured probabilities *are* the image; it learns the average shower
@@ -15,11 +18,11 @@ shape over the training set. Its :meth:`sample` gives every shower that shape; w
 ``shots`` each shower is the frequency image of its own ``shots`` measurements, so the shot noise
 is the only shower-to-shower fluctuation.
 
-In both, the total deposited energy is not learned by the circuit: it is drawn from a fitted
-log-normal response, log(E_dep / E_inc) ~ N(a0 + a1 u, exp(b0 + b1 u)^2), fitted by least squares on
-the training showers. Pixel energies = shape * E_dep, spread back over the voxels of the
-geometry with the fitted per-voxel fractions (:class:`~caloforge.quantum.Downsampler`), so the
-output has the full (N, V) geometry in MeV.
+In shape mode (both models) the total deposited energy is drawn from a fitted log-normal
+response, log(E_dep / E_inc) ~ N(a0 + a1 u, exp(b0 + b1 u)^2), fitted by least squares on the
+training showers, and pixel energies = shape * E_dep. Pixels are spread back over the voxels of
+the geometry with the fitted per-voxel fractions (:class:`~caloforge.quantum.Downsampler`), so
+the output has the full (N, V) geometry in MeV.
 
 The inference module holds PennyLane QNodes: it runs in torch, but is not ONNX- or
 TorchScript-exportable.
