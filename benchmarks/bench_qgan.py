@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -95,6 +97,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    load_start = os.getloadavg()
     sizes = (3, 6) if args.quick else (3, 6, 8, 10)
     repeats = 2 if args.quick else 5
     rows = []
@@ -116,7 +119,10 @@ def main() -> None:
             f"{r['gen_ms_per_image']:>10.3f} {r['step_ms']:>13.1f} {ps:>13} {r['noise_slowdown_gen']:>11.1f}"
         )
     meta = {
-        "note": "CPU, one torch thread, on a shared machine under load; min of repeats",
+        "note": "CPU, one torch thread; min of repeats",
+        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()},
+        "loadavg_start": load_start,
+        "loadavg_end": os.getloadavg(),
         "layers": 4,
         "step_batch": 16,
         "rows": rows,
