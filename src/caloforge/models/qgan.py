@@ -409,7 +409,7 @@ class _HybridQGAN(Generator):
     def _pretrain(self, real: torch.Tensor, u: torch.Tensor, gen: torch.Generator) -> None:
         """Warm start before the adversarial epochs (none here; see :class:`QGAN`)."""
 
-    def _fake_shapes(self, u: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    def _fake_images(self, u: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         """Training-time generated images (differentiable), (B, P): shapes, or scaled energies."""
         return self.generator(None, batch=len(u))
 
@@ -682,7 +682,7 @@ class QGAN(_HybridQGAN):
         batch = min(int(self.config["batch_size"]), len(real))
         for _ in range(steps):
             idx = torch.randint(len(real), (batch,), generator=gen)
-            fake = self._fake_shapes(u[idx], gen)
+            fake = self._fake_images(u[idx], gen)
             if self.energy_pixels:  # scaled energies: squared error, minimised by E[x | u]
                 loss = ((fake - real[idx]) ** 2).sum(dim=1).mean()
             else:
@@ -710,10 +710,10 @@ class QGAN(_HybridQGAN):
         x_real = self._critic_inputs(x_real, u)
         for _ in range(int(self.config["n_critic"])):
             with torch.no_grad():
-                x_fake = self._critic_inputs(self._fake_shapes(u, gen), u)
+                x_fake = self._critic_inputs(self._fake_images(u, gen), u)
             loss_d = bce(self._disc(x_real, u), ones) + bce(self._disc(x_fake, u), zeros)
             self._step(self._optimizers["d"], loss_d)
-        x_fake = self._critic_inputs(self._fake_shapes(u, gen), u)
+        x_fake = self._critic_inputs(self._fake_images(u, gen), u)
         loss_g = bce(self._disc(x_fake, u), ones)
         weight = float(self.config["moment_weight"])
         if weight > 0:
@@ -738,7 +738,7 @@ class QGAN(_HybridQGAN):
         z = (log_r - a0 - a1 * u) / torch.exp(b0 + b1 * u)
         return torch.cat([images, torch.sigmoid(torch.asinh(z))[:, None]], dim=1)
 
-    def _fake_shapes(self, u: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    def _fake_images(self, u: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         z = torch.randn(len(u), self.n_latent(), generator=gen)
         out = self.generator(torch.cat([z, math.pi * u[:, None]], dim=1))
         if self.spec.readout == "expval" and not self.energy_pixels:
