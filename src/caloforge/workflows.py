@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from caloforge.errors import ConfigError
 from caloforge.geometry import Geometry, match_geometry, resolve_geometry
 from caloforge.io import ShowerWriter, inspect_file, read_showers
@@ -102,6 +104,70 @@ def train(
     return model
 
 
+def batch_seed(seed: int, batch: int) -> int:
+    """Seed of generation batch ``batch`` (of ``batch_size`` showers) in a run seeded ``seed``."""
+    return int(seed) * 1_000_003 + int(batch)
+
+
+def configure_model(
+    model,
+    sampler: str | None = None,
+    sampler_options: dict[str, Any] | None = None,
+    hardware: dict[str, Any] | None = None,
+):
+    """Apply the generation options to a loaded model: the prior sampler (QVAE) and the
+    simulated device (quantum-circuit models). Returns the model to sample from."""
+    if sampler is not None:
+        if not hasattr(model, "set_sampler"):
+            raise ConfigError(f"model {model.model_name!r} has no prior sampler to choose")
+        model.set_sampler(sampler, **(sampler_options or {}))
+    if hardware:
+        if not hasattr(model, "with_hardware"):
+            raise ConfigError(
+                f"model {model.model_name!r} runs no quantum circuit; "
+                "--hardware applies to qgan and qgan-dist"
+            )
+        model = model.with_hardware(**hardware)
+    return model
+
+
+def prepare_generation(
+    run_dir: PathLike,
+    *,
+    n: int | None = None,
+    energies: str | None = None,
+    energies_from: PathLike | None = None,
+    sampler: str | None = None,
+    sampler_options: dict[str, Any] | None = None,
+    hardware: dict[str, Any] | None = None,
+    seed: int = 0,
+) -> tuple[Any, np.ndarray, dict[str, Any]]:
+    """Check the arguments of :func:`generate`: (configured model, incident energies (N,) MeV,
+    output file attributes)."""
+    from caloforge.energies import parse_energies
+    from caloforge.models.base import load_generator
+
+    model = load_generator(run_dir)
+    if (energies is None) == (energies_from is None):
+        raise ConfigError("give exactly one of --energies SPEC (with --n) or --energies-from FILE")
+    if energies_from is not None:
+        e = read_showers(energies_from, validate=False, max_showers=n).incident_energies
+    else:
+        if n is None:
+            raise ConfigError("--energies needs --n, the number of showers")
+        e = parse_energies(energies, n, seed=seed)
+    model = configure_model(model, sampler, sampler_options, hardware)
+    attrs = {
+        "geometry": model.geometry.name,
+        "producer": f"caloforge generate ({model.model_name})",
+        "seed": seed,
+        "model_dir": str(run_dir),
+        "sampler": sampler or "",
+        "hardware": json.dumps(hardware or {}),
+    }
+    return model, e, attrs
+
+
 def generate(
     run_dir: PathLike,
     output: PathLike,
@@ -115,48 +181,38 @@ def generate(
     seed: int = 0,
     batch_size: int = 1024,
     progress: bool = True,
+    workers: int | None = None,
+    scheduler: str | None = None,
 ) -> dict[str, Any]:
     """Generate showers with a trained model into ``output`` (CaloChallenge layout, atomic).
 
     Incident energies come either from a spectrum spec (``energies`` with ``n``) or from the
     ``incident_energies`` of an existing file (``energies_from``, optionally the first ``n``).
     ``hardware`` (quantum-circuit models) runs the trained circuit on a different simulated
-    device, e.g. ``{"depolarizing": 0.01, "shots": 1000}``.
+    device, e.g. ``{"depolarizing": 0.01, "shots": 1000}``. Batch i of ``batch_size`` showers is
+    sampled with seed :func:`batch_seed` (seed, i); with ``workers`` or ``scheduler`` (``threads``,
+    ``processes``, or a ``tcp://host:port`` dask.distributed address) the batches run in parallel
+    on Dask (:func:`caloforge.scaleout.write_generation`) and the file is the same.
     Returns a dict with the number of showers and the generation wall time in seconds.
     """
-    from caloforge.energies import parse_energies
-    from caloforge.models.base import load_generator
     from caloforge.models.training import progress_bar
 
-    model = load_generator(run_dir)
-    if (energies is None) == (energies_from is None):
-        raise ConfigError("give exactly one of --energies SPEC (with --n) or --energies-from FILE")
-    if energies_from is not None:
-        e = read_showers(energies_from, validate=False, max_showers=n).incident_energies
-    else:
-        if n is None:
-            raise ConfigError("--energies needs --n, the number of showers")
-        e = parse_energies(energies, n, seed=seed)
-    if sampler is not None:
-        if not hasattr(model, "set_sampler"):
-            raise ConfigError(f"model {model.model_name!r} has no prior sampler to choose")
-        model.set_sampler(sampler, **(sampler_options or {}))
-    if hardware:
-        if not hasattr(model, "with_hardware"):
-            raise ConfigError(
-                f"model {model.model_name!r} runs no quantum circuit; "
-                "--hardware applies to qgan and qgan-dist"
-            )
-        model = model.with_hardware(**hardware)
-    attrs = {
-        "geometry": model.geometry.name,
-        "producer": f"caloforge generate ({model.model_name})",
-        "seed": seed,
-        "model_dir": str(run_dir),
-        "sampler": sampler or "",
-        "hardware": json.dumps(hardware or {}),
-    }
+    model, e, attrs = prepare_generation(
+        run_dir, n=n, energies=energies, energies_from=energies_from, sampler=sampler,
+        sampler_options=sampler_options, hardware=hardware, seed=seed,
+    )  # fmt: skip
     t0 = time.perf_counter()
+    if workers is not None or scheduler is not None:
+        from caloforge.scaleout import DEFAULT_SCHEDULER, ModelSpec, write_generation
+
+        spec = ModelSpec.of(run_dir, sampler, sampler_options, hardware)
+        n_voxels = model.geometry.n_voxels
+        del model  # every worker loads its own
+        write_generation(
+            output, spec, e, attrs, n_voxels, seed=seed, batch_size=batch_size, workers=workers,
+            scheduler=scheduler or DEFAULT_SCHEDULER, progress=progress,
+        )  # fmt: skip
+        return {"n": int(len(e)), "seconds": time.perf_counter() - t0, "output": str(output)}
     with (
         ShowerWriter(output, model.geometry.n_voxels, attrs=attrs) as w,
         progress_bar(progress) as bar,
@@ -164,7 +220,7 @@ def generate(
         task = bar.add_task("generate", total=len(e), info="")
         for i, start in enumerate(range(0, len(e), batch_size)):
             chunk = e[start : start + batch_size]
-            w.append(chunk, model.sample(chunk, seed=seed * 1_000_003 + i, batch_size=batch_size))
+            w.append(chunk, model.sample(chunk, seed=batch_seed(seed, i), batch_size=batch_size))
             bar.update(task, advance=len(chunk))
     return {"n": int(len(e)), "seconds": time.perf_counter() - t0, "output": str(output)}
 

@@ -80,6 +80,17 @@ def generate(
     ),
     seed: int = typer.Option(0, "--seed", help="random seed"),
     batch_size: int = typer.Option(1024, "--batch-size", help="showers per model call"),
+    workers: int = typer.Option(
+        None,
+        "--workers",
+        help="generate batches on Dask with N parallel workers (default: serial, no Dask)",
+    ),
+    scheduler: str = typer.Option(
+        None,
+        "--scheduler",
+        help="Dask scheduler: processes (default), threads, synchronous or tcp://HOST:PORT of a "
+        "dask.distributed cluster",
+    ),
 ) -> None:
     """Generate showers with a trained model, in the CaloChallenge file layout."""
     from caloforge.workflows import generate as run_generate
@@ -87,7 +98,8 @@ def generate(
 
     r = run_generate(
         run, output, n=n, energies=energies, energies_from=energies_from, sampler=sampler,
-        hardware=load_config(hardware), seed=seed, batch_size=batch_size,
+        hardware=load_config(hardware), seed=seed, batch_size=batch_size, workers=workers,
+        scheduler=scheduler,
     )  # fmt: skip
     out.print(f"wrote {r['n']} showers to {output} in {r['seconds']:.2f} s")
 

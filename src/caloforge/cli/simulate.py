@@ -38,6 +38,17 @@ def simulate(
     offset_y: float = typer.Option(0.0, "--offset-y", help="y of the entry point, mm"),
     noise: float = typer.Option(0.0, "--noise", help="Gaussian noise per voxel, MeV"),
     chunk_size: int = typer.Option(1000, "--chunk-size", help="showers per written chunk"),
+    workers: int = typer.Option(
+        None,
+        "--workers",
+        help="simulate chunks on Dask with N parallel workers (default: serial, no Dask)",
+    ),
+    scheduler: str = typer.Option(
+        None,
+        "--scheduler",
+        help="Dask scheduler: processes (default), threads, synchronous or tcp://HOST:PORT of a "
+        "dask.distributed cluster",
+    ),
 ) -> None:
     """Simulate showers with the reference simulator and write them atomically, in chunks."""
     from caloforge.refsim import simulate_to_file
@@ -45,6 +56,7 @@ def simulate(
     path = simulate_to_file(
         output, detector, particle, energies, n=n, seed=seed, chunk_size=chunk_size,
         theta=theta, phi=phi, offset_mm=(offset_x, offset_y), noise_mev=noise, progress=True,
+        workers=workers, scheduler=scheduler,
     )  # fmt: skip
     out.print(f"wrote {n} {particle} showers in {detector} to {path}")
 

@@ -12,7 +12,14 @@ Energies in MeV, lengths in mm, angles in radians. The model and its limits: doc
 
 from caloforge.refsim.detectors import Detector, Section, detector_names, get_detector
 from caloforge.refsim.materials import MATERIALS, Material, Stack
-from caloforge.refsim.simulate import canonical_particle, chunk_seed, simulate, simulate_to_file
+from caloforge.refsim.simulate import (
+    SimulationPlan,
+    canonical_particle,
+    chunk_seed,
+    plan_simulation,
+    simulate,
+    simulate_to_file,
+)
 
 __all__ = [
     "MATERIALS",
@@ -26,4 +33,6 @@ __all__ = [
     "get_detector",
     "simulate",
     "simulate_to_file",
+    "plan_simulation",
+    "SimulationPlan",
 ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -195,8 +196,27 @@ def simulate(
     return Showers(e_inc, out, attrs)
 
 
-def simulate_to_file(
-    path: str | os.PathLike,
+@dataclass(frozen=True)
+class SimulationPlan:
+    """A chunked simulation job: what :func:`simulate_to_file` runs and writes, chunk by chunk.
+
+    Attributes:
+        detector, particle: the checked detector and canonical particle name.
+        total: number of showers N.
+        attrs: the output file's attributes.
+        chunks: per chunk, the keyword arguments of :func:`simulate` (energies: the spectrum
+            spec or the chunk's slice of the energy array in MeV; n; seed = chunk_seed(seed, k);
+            incidence and noise). Running them in any order, anywhere, gives the same showers.
+    """
+
+    detector: Detector
+    particle: str
+    total: int
+    attrs: dict
+    chunks: tuple[dict, ...]
+
+
+def plan_simulation(
     detector: str | Detector,
     particle: str,
     energies: str | float | Sequence[float] | np.ndarray,
@@ -208,14 +228,11 @@ def simulate_to_file(
     phi: float = 0.0,
     offset_mm: tuple[float, float] = (0.0, 0.0),
     noise_mev: float = 0.0,
-    progress: bool = True,
-) -> Path:
-    """Simulate showers chunk by chunk into a CaloChallenge-layout file, atomically.
+) -> SimulationPlan:
+    """Check the arguments of :func:`simulate_to_file` and split the job into chunks.
 
     Chunk k holds showers k*chunk_size ... and is ``simulate(..., seed=chunk_seed(seed, k))``
-    (for an energy array, its slice; for a spec, energies drawn from the chunk seed). The file
-    appears under ``path`` only when complete; re-running with the same arguments rebuilds it
-    identically. Returns ``path``.
+    (for an energy array, its slice; for a spec, energies drawn from the chunk seed).
     """
     det = get_detector(detector)
     kind = canonical_particle(particle)
@@ -228,7 +245,7 @@ def simulate_to_file(
         if not isinstance(n, int | np.integer) or n <= 0:
             raise ConfigError(f"the number of showers n must be a positive integer, got {n!r}")
         parse_energies(energies, 1, seed=0)  # fail early on a bad spec
-        spectrum, total = energies, int(n)
+        spectrum, total, all_e = energies, int(n), None
     else:
         spectrum = None
         all_e = _incident_energies(energies, n, int(seed))
@@ -248,20 +265,68 @@ def simulate_to_file(
         "noise_mev": float(noise_mev),
         "threshold_mev": float(det.threshold_mev),
     }
-    bar = _progress(progress, total, f"simulating {kind} in {det.name} -> {Path(path).name}")
-    with bar, ShowerWriter(path, det.geo.n_voxels, attrs=attrs) as writer:
-        task = bar.add_task("showers", total=total) if progress else None
-        for k, start in enumerate(range(0, total, chunk_size)):
-            size = min(chunk_size, total - start)
-            s_k = chunk_seed(int(seed), k)
-            e_k = spectrum if spectrum is not None else all_e[start : start + size]
-            block = simulate(
-                det, kind, e_k, n=size, seed=s_k, theta=theta, phi=phi,
-                offset_mm=offset_mm, noise_mev=noise_mev,
-            )  # fmt: skip
+    chunks = []
+    for k, start in enumerate(range(0, total, chunk_size)):
+        size = min(chunk_size, total - start)
+        chunks.append(
+            {
+                "energies": spectrum if all_e is None else all_e[start : start + size],
+                "n": size,
+                "seed": chunk_seed(int(seed), k),
+                "theta": theta,
+                "phi": phi,
+                "offset_mm": tuple(offset_mm),
+                "noise_mev": noise_mev,
+            }
+        )
+    return SimulationPlan(det, kind, total, attrs, tuple(chunks))
+
+
+def simulate_to_file(
+    path: str | os.PathLike,
+    detector: str | Detector,
+    particle: str,
+    energies: str | float | Sequence[float] | np.ndarray,
+    *,
+    n: int | None = None,
+    seed: int = 0,
+    chunk_size: int = 1000,
+    theta: float = 0.0,
+    phi: float = 0.0,
+    offset_mm: tuple[float, float] = (0.0, 0.0),
+    noise_mev: float = 0.0,
+    progress: bool = True,
+    workers: int | None = None,
+    scheduler: str | None = None,
+) -> Path:
+    """Simulate showers chunk by chunk into a CaloChallenge-layout file, atomically.
+
+    The chunks are those of :func:`plan_simulation`. With ``workers`` or ``scheduler``
+    (``threads``, ``processes``, or a ``tcp://host:port`` dask.distributed address) they run in
+    parallel on Dask (:func:`caloforge.scaleout.write_simulation`) and the file is the same. It
+    appears under ``path`` only when complete; re-running with the same arguments rebuilds it
+    identically. Returns ``path``.
+    """
+    plan = plan_simulation(
+        detector, particle, energies, n=n, seed=seed, chunk_size=chunk_size, theta=theta,
+        phi=phi, offset_mm=offset_mm, noise_mev=noise_mev,
+    )  # fmt: skip
+    if workers is not None or scheduler is not None:
+        from caloforge.scaleout import DEFAULT_SCHEDULER, write_simulation
+
+        return write_simulation(
+            path, plan, workers=workers, scheduler=scheduler or DEFAULT_SCHEDULER,
+            progress=progress,
+        )  # fmt: skip
+    det, kind = plan.detector, plan.particle
+    bar = _progress(progress, plan.total, f"simulating {kind} in {det.name} -> {Path(path).name}")
+    with bar, ShowerWriter(path, det.geo.n_voxels, attrs=plan.attrs) as writer:
+        task = bar.add_task("showers", total=plan.total) if progress else None
+        for chunk in plan.chunks:
+            block = simulate(det, kind, **chunk)
             writer.append(block.incident_energies, block.showers)
             if task is not None:
-                bar.advance(task, size)
+                bar.advance(task, chunk["n"])
     return Path(path)
 
 
