@@ -29,13 +29,13 @@ import json
 import math
 import os
 import platform
-import statistics
 import sys
 import time
 from pathlib import Path
 
 import torch
 
+from caloforge.bench import median_time
 from caloforge.boltzmann import (
     BlockGibbsSampler,
     BoltzmannMachine,
@@ -80,17 +80,6 @@ def build_machine(kind: str, n: int, g: float, seed: int, weights: str | None) -
     return bm
 
 
-def time_call(fn, repeats: int) -> float:
-    """Median wall time of ``fn()`` over ``repeats`` runs, after one warm-up run."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
 def measure(kind, n, g, args) -> dict:
     bm = build_machine(kind, n, g, args.seed, args.weights)
     topo = bm.topology
@@ -123,12 +112,16 @@ def measure(kind, n, g, args) -> dict:
     row["gibbs_dense_s"] = {}
     for sweeps in sweep_list:
         auto = BlockGibbsSampler(sweeps)
-        row["gibbs_s"][sweeps] = time_call(
-            lambda s=auto: s.sample(bm, args.n_samples, seed=args.seed), args.repeats
+        row["gibbs_s"][sweeps] = median_time(
+            lambda s=auto: s.sample(bm, args.n_samples, seed=args.seed),
+            repeats=args.repeats,
+            warmup=1,
         )
         dense = BlockGibbsSampler(sweeps, sparse=False)
-        row["gibbs_dense_s"][sweeps] = time_call(
-            lambda s=dense: s.sample(bm, args.n_samples, seed=args.seed), args.repeats
+        row["gibbs_dense_s"][sweeps] = median_time(
+            lambda s=dense: s.sample(bm, args.n_samples, seed=args.seed),
+            repeats=args.repeats,
+            warmup=1,
         )
     row["gibbs_s_at_needed"] = row["gibbs_s"][needed]
     return row

@@ -23,26 +23,16 @@ import argparse
 import json
 import os
 import platform
-import time
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 
+from caloforge.bench import wall_times
 from caloforge.ioutil import atomic_path
 from caloforge.quantum.circuits import CircuitSpec, QuantumCircuit
 
 OUT = Path(__file__).resolve().parent / "results" / "qgan.json"
-
-
-def _best(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def measure(n_qubits: int, noisy: bool, batch: int, repeats: int, n_layers: int = 4) -> dict:
@@ -77,8 +67,11 @@ def measure(n_qubits: int, noisy: bool, batch: int, repeats: int, n_layers: int 
         "n_qubits": n_qubits,
         "noise": noisy,
         "device": spec.device_name,
-        "gen_ms_per_image": 1e3 * _best(generate, repeats) / batch,
-        "step_ms": 1e3 * _best(lambda: step(circuit), repeats) * 16 / step_batch,
+        "gen_ms_per_image": 1e3 * min(wall_times(generate, repeats=repeats, warmup=1)) / batch,
+        "step_ms": 1e3
+        * min(wall_times(lambda: step(circuit), repeats=repeats, warmup=1))
+        * 16
+        / step_batch,
     }
     if n_qubits <= 6:
         # parameter-shift: 2 images only (it is linear in the batch), scaled to a 16-image step
@@ -88,7 +81,7 @@ def measure(n_qubits: int, noisy: bool, batch: int, repeats: int, n_layers: int 
             ps.zero_grad()
             (ps(inputs[:2]) @ critic).sum().backward()
 
-        row["ps_step_ms"] = 8 * 1e3 * _best(ps_step, 1)
+        row["ps_step_ms"] = 8 * 1e3 * min(wall_times(ps_step, repeats=1, warmup=1))
     return row
 
 

@@ -18,14 +18,14 @@ import argparse
 import json
 import os
 import platform
-import statistics
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 from rich.console import Console
 from rich.table import Table
+
+from caloforge.bench import median_time
 
 SEED_RESULTS = {  # CaloChallenge ds2 geometry, 1024 showers (the seed results of the issue)
     "Geant4": 400.0,
@@ -62,16 +62,6 @@ def measure_sweeps(model, e: np.ndarray, *, trace_sweeps: int, seed: int) -> dic
     }
 
 
-def time_call(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--run", default="runs/demo/qvae", help="trained qvae directory")
@@ -103,12 +93,22 @@ def main() -> None:
             model.set_sampler(name, **kw)
             inputs = model.latent_inputs(e[:n], seed=args.seed)
             t_prior = (
-                time_call(lambda n=n: model.latent_inputs(e[:n], seed=args.seed), args.repeats)
+                median_time(
+                    lambda n=n: model.latent_inputs(e[:n], seed=args.seed),
+                    repeats=args.repeats,
+                    warmup=1,
+                )
                 * args.n
                 / n
             )
             with torch.no_grad():
-                t_dec = time_call(lambda inputs=inputs: decoder(*inputs), args.repeats) * args.n / n
+                t_dec = (
+                    median_time(
+                        lambda inputs=inputs: decoder(*inputs), repeats=args.repeats, warmup=1
+                    )
+                    * args.n
+                    / n
+                )
             rows.append(
                 {
                     "sampler": name,

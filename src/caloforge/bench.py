@@ -166,8 +166,8 @@ def _fmt_speedup(row: TimingRow) -> str:
 
 
 # --------------------------------------------------------------------------- timing
-def median_time(fn: Callable[[], Any], *, repeats: int, warmup: int) -> float:
-    """Median wall time of ``fn()`` in seconds over ``repeats`` runs after ``warmup`` runs."""
+def wall_times(fn: Callable[[], Any], *, repeats: int, warmup: int) -> list[float]:
+    """Wall times of ``repeats`` runs of ``fn()`` in seconds, after ``warmup`` untimed runs."""
     for _ in range(warmup):
         fn()
     times = []
@@ -175,7 +175,12 @@ def median_time(fn: Callable[[], Any], *, repeats: int, warmup: int) -> float:
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return times
+
+
+def median_time(fn: Callable[[], Any], *, repeats: int, warmup: int) -> float:
+    """Median wall time of ``fn()`` in seconds over ``repeats`` runs after ``warmup`` runs."""
+    return statistics.median(wall_times(fn, repeats=repeats, warmup=warmup))
 
 
 def machine_info(threads: int | None, device: str) -> dict[str, Any]:
