@@ -7,9 +7,7 @@ validation sample, after a short training on the same showers. A second real sam
 against the validation sample is measured as well: the floor a perfect generator would reach
 with this many showers.
 
-Showers: the reference simulator's ``pbwo4`` preset (grid:25x25x25:22, photons) when
-``caloforge.refsim.simulate`` imports, otherwise the analytic toy of
-``caloforge.models._gan_common.toy_showers`` on the same grid; the JSON says which.
+Showers: the reference simulator's ``pbwo4`` preset (grid:25x25x25:22, photons).
 
     python benchmarks/bench_gan3d_variants.py            # 1000 train / 500 val, 5 epochs
     python benchmarks/bench_gan3d_variants.py --quick    # 64 / 64, 1 epoch, a smoke run
@@ -35,8 +33,9 @@ from caloforge.energies import parse_energies
 from caloforge.geometry import get_geometry
 from caloforge.io import Showers
 from caloforge.ioutil import atomic_path
-from caloforge.models._gan_common import shower_shape_mse, toy_showers
+from caloforge.models._gan_common import shower_shape_mse
 from caloforge.models.gan3d import GAN3D
+from caloforge.refsim import simulate
 
 GEOMETRY = "grid:25x25x25:22"
 SPECTRUM = "uniform:1e4:2e5"  # 10-200 GeV photons, MeV
@@ -44,12 +43,8 @@ RESULTS = Path(__file__).parent / "results" / "gan3d_variants.json"
 
 
 def showers(n: int, seed: int) -> tuple[Showers, str]:
-    """(showers, source): refsim pbwo4 photons if available, else the toy on the same grid."""
+    """(showers, source): refsim pbwo4 photons."""
     e = parse_energies(SPECTRUM, n, seed=seed)
-    try:
-        from caloforge.refsim import simulate
-    except ImportError:
-        return toy_showers(get_geometry(GEOMETRY), e, seed=seed), "toy (caloforge.refsim missing)"
     return simulate("pbwo4", "photon", e, seed=seed), "refsim pbwo4 photons"
 
 

@@ -63,17 +63,15 @@ def shape_mse(a: np.ndarray, b: np.ndarray, geometry) -> dict[str, float]:
 
 def separation(reference, energies, showers, geometry, classifier: bool, seed: int):
     """Mean separation power (and optionally classifier AUC) against the reference sample."""
-    try:
-        from caloforge.evaluate import (
-            FeatureExtractor,
-            classifier_inputs,
-            classifier_test,
-            default_threshold,
-            feature_binnings,
-            separation_powers,
-        )
-    except ImportError:
-        return {}
+    from caloforge.evaluate import (
+        FeatureExtractor,
+        classifier_inputs,
+        classifier_test,
+        default_threshold,
+        feature_binnings,
+        separation_powers,
+    )
+
     threshold = default_threshold(geometry)
     extract = FeatureExtractor(geometry, threshold)
     ref = extract(reference.incident_energies, reference.showers)

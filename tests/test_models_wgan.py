@@ -14,6 +14,7 @@ from caloforge.io import Showers
 from caloforge.models import load_generator, model_class
 from caloforge.models._gan_common import toy_showers
 from caloforge.models.wgan import WGAN, EnergyFeature, gradient_penalty
+from caloforge.refsim import simulate
 
 TINY = {
     "latent_dim": 8,
@@ -29,18 +30,13 @@ TINY = {
 
 
 def sample_showers(geometry_name: str, n: int, seed: int = 0) -> Showers:
-    """Showers from the reference simulator's ild-ahcal preset (pions) if it is importable and
-    matches, else from the analytic toy."""
+    """Showers from the reference simulator's ild-ahcal preset (pions) if it matches, else from
+    the analytic toy."""
     geo = get_geometry(geometry_name)
     e = np.exp(np.random.default_rng(seed).uniform(np.log(1e4), np.log(1e5), n))
     if geometry_name == "grid:48x25x25:30":
-        try:
-            from caloforge.refsim import simulate
-        except ImportError:
-            pass
-        else:
-            return simulate("ild-ahcal", "pion", e, seed=seed)
-    return toy_showers(geo, e, seed=seed)
+        return simulate("ild-ahcal", "pion", e, seed=seed)
+    return toy_showers(geo, e, seed=seed)  # no refsim preset for the small test grids
 
 
 @pytest.fixture(scope="module")

@@ -224,11 +224,9 @@ def refsim_baseline(detector: str | None = None, particle: str | None = None) ->
     """
 
     def run(geometry: Geometry, energies: np.ndarray, seed: int):
-        try:
-            from caloforge.refsim import simulate
-            from caloforge.refsim.detectors import detector_names, get_detector
-        except ImportError as exc:
-            raise BaselineUnavailable(f"caloforge.refsim cannot be imported ({exc})") from None
+        from caloforge.refsim import simulate
+        from caloforge.refsim.detectors import detector_names, get_detector
+
         det = detector
         if det is None:
             matches = [n for n in detector_names() if get_detector(n).geo.name == geometry.name]
