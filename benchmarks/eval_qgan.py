@@ -166,6 +166,19 @@ def main() -> None:
         "qgan-2d": (QGAN, demo_config("2d", epochs=epochs)),
         # ablation: the same without the feature-matching term, i.e. adversarial loss only
         "qgan-2d-no-moment": (QGAN, demo_config("2d", epochs=epochs, moment_weight=0.0)),
+        # the first version: no warm start, no feature matching, the large fast discriminator
+        "qgan-2d-first-version": (
+            QGAN,
+            demo_config(
+                "2d",
+                epochs=epochs,
+                pretrain_steps=0,
+                moment_weight=0.0,
+                lr_d=0.002,
+                disc_hidden=[64, 32],
+                disc_log_floor=1e-6,
+            ),
+        ),
         "qgan-dist-1d": (
             DistributionQGAN,
             demo_config("1d", epochs=max(1, int(20 * scale)), steps_per_epoch=10),
