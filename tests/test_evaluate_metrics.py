@@ -162,9 +162,19 @@ def test_energy_scale_shift_is_flagged(samples):
     seps = separation_powers(f_ref, f_gen, binnings)
     baseline = separation_powers(f_ref, f_null, binnings)
     assert seps["response"] > 0.1 and seps["response"] > 10 * baseline["response"]
-    result = classifier_test(f_ref.high_level_vector(), f_gen.high_level_vector(), seed=0)
-    assert result.auc > 0.5 + 5 * result.auc_null_sigma
-    assert result.auc > 0.65
+    # The threshold comes from the injected shift, not from one machine's classifier: the
+    # response alone, E_tot / E_inc, separates the two samples with AUC a_response (0.82 for
+    # this 5 % shift, as the shift is 1.6 response widths); the classifier sees the response (as
+    # log E_tot - log E_inc) and more, so it must reach a_response within 5 standard errors of
+    # an AUC on its test part (auc_null_sigma, which bounds the error at AUC > 0.5), and be
+    # 5 null standard deviations above 0.5. Measured: 0.86-0.87 over classifier seeds 0-3.
+    labels = np.r_[np.zeros(N_FLAG), np.ones(N_FLAG)]
+    a_response = roc_auc(labels, np.r_[f_ref.e_tot / f_ref.e_inc, f_gen.e_tot / f_gen.e_inc])
+    assert a_response > 0.75  # the injected shift is large compared to the response spread
+    for seed in (0, 1):
+        result = classifier_test(f_ref.high_level_vector(), f_gen.high_level_vector(), seed=seed)
+        assert result.auc > 0.5 + 5 * result.auc_null_sigma
+        assert result.auc > a_response - 5 * result.auc_null_sigma
 
 
 def test_radially_smeared_showers_are_flagged(samples):
