@@ -55,7 +55,8 @@ def load_torchscript(path: str | os.PathLike) -> torch.jit.ScriptModule:
 
 def n_forward_inputs(module: torch.jit.ScriptModule) -> int:
     """Number of tensor arguments of the scripted ``forward`` (``self`` not counted)."""
-    return len(module.forward.schema.arguments) - 1
+    schema = module.forward.schema  # type: ignore[attr-defined]  # TorchScript methods carry one
+    return len(schema.arguments) - 1
 
 
 def run_torch(module: torch.nn.Module, inputs, device: str = "cpu") -> np.ndarray:

@@ -169,6 +169,20 @@ class Geometry:
         return "cylindrical" if isinstance(self.layers[0], CylindricalLayer) else "cartesian"
 
     @property
+    def cylindrical_layers(self) -> tuple[CylindricalLayer, ...]:
+        """The layers, typed as cylindrical; raises GeometryError for a Cartesian geometry."""
+        if self.kind != "cylindrical":
+            raise GeometryError(f"geometry {self.name!r} is Cartesian, not cylindrical")
+        return tuple(layer for layer in self.layers if isinstance(layer, CylindricalLayer))
+
+    @property
+    def cartesian_layers(self) -> tuple[CartesianLayer, ...]:
+        """The layers, typed as Cartesian; raises GeometryError for a cylindrical geometry."""
+        if self.kind != "cartesian":
+            raise GeometryError(f"geometry {self.name!r} is cylindrical, not Cartesian")
+        return tuple(layer for layer in self.layers if isinstance(layer, CartesianLayer))
+
+    @property
     def n_layers(self) -> int:
         return len(self.layers)
 
@@ -302,12 +316,12 @@ class Geometry:
         if self.kind == "cylindrical":
             layers = [
                 {"id": lay.layer_id, "r_edges": list(lay.r_edges), "n_alpha": lay.n_alpha}
-                for lay in self.layers
+                for lay in self.cylindrical_layers
             ]
         else:
             layers = [
                 {"id": lay.layer_id, "nx": lay.nx, "ny": lay.ny, "dx": lay.dx, "dy": lay.dy}
-                for lay in self.layers
+                for lay in self.cartesian_layers
             ]
         return {
             "name": self.name,
@@ -320,6 +334,7 @@ class Geometry:
     @classmethod
     def from_dict(cls, d: dict) -> Geometry:
         try:
+            layers: tuple[Layer, ...]
             if d["kind"] == "cylindrical":
                 layers = tuple(
                     CylindricalLayer(

@@ -57,7 +57,7 @@ def read_xml(path: str | os.PathLike, name: str | None = None) -> Geometry:
         if len(edges) < 2:
             continue
         layers.append(CylindricalLayer(layer_id, edges, n_alpha))
-    meta = {k: v for k, v in b.attrib.items() if k != "name"}
+    meta: dict[str, str | int] = {k: v for k, v in b.attrib.items() if k != "name"}
     meta["n_layers_total"] = len(xml_layers)
     return Geometry(name or path.stem, tuple(layers), b.attrib.get("name", ""), meta)
 
@@ -71,7 +71,7 @@ def geometry_to_xml(geometry: Geometry) -> str:
     attrs = {k: str(v) for k, v in geometry.meta.items() if k != "n_layers_total"}
     attrs.setdefault("pid", "0")
     attrs["name"] = geometry.particle or "particle"
-    by_id = {layer.layer_id: layer for layer in geometry.layers}
+    by_id = {layer.layer_id: layer for layer in geometry.cylindrical_layers}
     n_total = max(int(geometry.meta.get("n_layers_total", 0)), max(by_id) + 1)
     root = ET.Element("Bins")
     b = ET.SubElement(root, "Bin", attrs)

@@ -65,6 +65,8 @@ class MLPDiscriminator(nn.Module):
     def forward(self, shapes: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         x = log_features(shapes, self.log_floor) if self.log_inputs else shapes
         if self.n_cond:
+            if cond is None:
+                raise ValueError("this discriminator is conditioned: pass cond, shape (N, n_cond)")
             x = torch.cat([x, cond.reshape(len(x), -1)], dim=1)
         return self.net(x).squeeze(-1)
 

@@ -92,11 +92,11 @@ class Downsampler:
         if self.image == "1d":
             return depth
         if self.axes == "x-y":
-            nx = np.array([lay.nx for lay in g.layers])[layer]
-            ny = np.array([lay.ny for lay in g.layers])[layer]
+            nx = np.array([lay.nx for lay in g.cartesian_layers])[layer]
+            ny = np.array([lay.ny for lay in g.cartesian_layers])[layer]
             return _group(a, nx) * SIDE + _group(b, ny)
         if g.kind == "cylindrical":
-            n_radial = np.array([lay.n_radial for lay in g.layers])[layer]
+            n_radial = np.array([lay.n_radial for lay in g.cylindrical_layers])[layer]
             radius = _group(b, n_radial)
         else:
             r = g.voxel_polar[0]
