@@ -466,7 +466,7 @@ class _GuardedFile:
         self.error: OSError | None = None
 
     def write(self, data) -> int:
-        if self.error is None:
+        if self.error is None and not self._f.closed:
             try:
                 return self._f.write(data)
             except OSError as exc:
@@ -474,24 +474,27 @@ class _GuardedFile:
         return len(memoryview(data))
 
     def truncate(self, size: int | None = None) -> int:
-        if self.error is None:
+        if self.error is None and not self._f.closed:
             try:
                 return self._f.truncate(size)
             except OSError as exc:
                 self.error = exc
         return 0 if size is None else size
 
+    # after close() (HDF5 may still flush an object it failed to close), reads see an empty
+    # file and writes are dropped: the file is being removed anyway
+
     def read(self, size: int = -1) -> bytes:
-        return self._f.read(size)
+        return b"" if self._f.closed else self._f.read(size)
 
     def readinto(self, buffer) -> int:
-        return self._f.readinto(buffer)
+        return 0 if self._f.closed else self._f.readinto(buffer)
 
     def seek(self, offset: int, whence: int = 0) -> int:
-        return self._f.seek(offset, whence)
+        return offset if self._f.closed else self._f.seek(offset, whence)
 
     def tell(self) -> int:
-        return self._f.tell()
+        return 0 if self._f.closed else self._f.tell()
 
     def flush(self) -> None:
         return None

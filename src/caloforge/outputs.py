@@ -31,6 +31,7 @@ import fcntl
 import functools
 import inspect
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -276,6 +277,7 @@ def claim_output(
     except BaseException:
         _remove_empty(created)
         raise
+    _remove_stale(final)
     ok = False
     try:
         yield Path(path)
@@ -285,6 +287,24 @@ def claim_output(
             _release(final)
         if not ok:
             _remove_empty(created)
+
+
+def _remove_stale(final: Path) -> None:
+    """Remove temporary siblings of ``final`` left by a run that was killed (SIGKILL, power
+    loss): we hold the output's lock, so no live run is writing them."""
+    pattern = re.compile(rf"^\.{re.escape(final.name)}\.[A-Za-z0-9_]{{8}}\.(tmp|old|probe)$")
+    try:
+        names = os.listdir(final.parent)
+    except OSError:
+        return
+    for name in names:
+        if pattern.match(name):
+            stale = final.parent / name
+            with contextlib.suppress(OSError):
+                if stale.is_dir() and not stale.is_symlink():
+                    shutil.rmtree(stale)
+                else:
+                    stale.unlink()
 
 
 # --------------------------------------------------------------------------- committing

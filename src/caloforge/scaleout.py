@@ -54,7 +54,6 @@ import numpy as np
 
 from caloforge.errors import ConfigError
 from caloforge.io import ShowerWriter
-from caloforge.models.training import progress_bar
 from caloforge.refsim.detectors import Detector
 from caloforge.refsim.simulate import SimulationPlan, simulate
 
@@ -151,6 +150,11 @@ def _local_pool(scheduler: str, workers: int) -> Iterator[Executor | None]:
         )
     ok = False
     try:
+        if isinstance(pool, ProcessPoolExecutor):
+            # start every worker from this (the main) thread: a worker's death signal is tied
+            # to the thread that started it, and Dask would start them from a helper thread
+            for f in [pool.submit(int) for _ in range(workers)]:
+                f.result()
         yield pool
         ok = True
     finally:
@@ -161,14 +165,23 @@ def _local_pool(scheduler: str, workers: int) -> Iterator[Executor | None]:
 
 def _init_worker(parent_pid: int) -> None:
     """Set up a worker process: Dask's per-process initialisation, Ctrl-C left to the parent
-    (which terminates the workers), and a watchdog that ends the worker when the parent is
-    gone (killed with SIGKILL, so that it could not stop them)."""
+    (which terminates the workers), and an end to the worker when the parent is gone (killed
+    with SIGKILL, so that it could not stop them): the kernel's parent-death signal on Linux,
+    a watchdog thread polling the parent elsewhere."""
     from dask.multiprocessing import initialize_worker_process
 
     from caloforge.signals import ignore_in_worker
 
     initialize_worker_process()
     ignore_in_worker()
+    with suppress(Exception):  # Linux: the kernel kills the worker when its parent dies
+        import ctypes
+        import signal
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
+    if os.getppid() != parent_pid:  # the parent died before the death signal was set
+        os._exit(1)
 
     def watch() -> None:
         while True:
@@ -294,6 +307,8 @@ def write_simulation(
     The file (incident energies (N, 1), showers (N, V) float32 MeV, attributes) is the same as
     the serial one, whatever the scheduler and number of workers. Returns ``path``.
     """
+    from caloforge.models.training import progress_bar
+
     scheduler, workers = check_scheduler(scheduler, workers)
     det, kind = plan.detector, plan.particle
     calls = ((_simulate_chunk, (det, kind, chunk)) for chunk in plan.chunks)
@@ -413,6 +428,8 @@ def write_generation(
     energies (N, 1) MeV, showers (N, V) float32 MeV; ``n_voxels`` = V) is the same as the serial
     one. Every worker loads the model of ``spec`` itself.
     """
+    from caloforge.models.training import progress_bar
+
     scheduler, workers = check_scheduler(scheduler, workers)
     _check_positive_int(batch_size, "batch_size")
     _check_positive_int(batches_per_task, "batches_per_task")
