@@ -400,18 +400,22 @@ class ShowerWriter:
         if self.validate:
             check_values(e, s, f"{self.path} (writing)")
         n0, n1 = self.n_written, self.n_written + len(s)
-        for key, arr in ((ENERGY_KEY, e[:, None]), (SHOWER_KEY, s)):
-            ds = self._file[key]
-            ds.resize(n1, axis=0)
-            ds[n0:n1] = arr.astype(self.dtype, copy=False)
-            self._raise_write_error()
+        try:
+            for key, arr in ((ENERGY_KEY, e[:, None]), (SHOWER_KEY, s)):
+                ds = self._file[key]
+                ds.resize(n1, axis=0)
+                ds[n0:n1] = arr.astype(self.dtype, copy=False)
+                self._raise_write_error()
+        except Exception:
+            self._raise_write_error()  # the disk's error, not HDF5's consequence of it
+            raise
         self.n_written = n1
 
     def _raise_write_error(self) -> None:
         """Raise the first failed write of the file (full disk ...) as one OSError."""
         if self._raw is not None and self._raw.error is not None:
             e = self._raw.error
-            raise OSError(e.errno, e.strerror or str(e), str(self.path))
+            raise OSError(e.errno, e.strerror or str(e), str(self.path)) from None
 
     def __exit__(self, exc_type, exc, tb) -> None:
         """Close the HDF5 file, then rename it into place (success) or remove it (failure).
