@@ -1,6 +1,6 @@
 """Ctrl-C and SIGTERM, handled once for every command.
 
-:func:`install` (called by the CLI before any command runs) makes SIGINT and SIGTERM raise
+:func:`handled` (around every CLI command) makes SIGINT and SIGTERM raise
 :class:`~caloforge.errors.Interrupted` in the main thread. Because that is a BaseException,
 ``with`` blocks unwind on the way out: temporary outputs are removed
 (:mod:`caloforge.outputs`), Dask worker processes are terminated (:mod:`caloforge.scaleout`),
@@ -18,9 +18,11 @@ the clean-up short (SIGKILL still can; see ``scaleout`` for the workers in that 
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 
 from caloforge.errors import Interrupted
 
@@ -44,14 +46,26 @@ def _unraisable(hook):
     return quiet
 
 
-def install() -> None:
-    """Route SIGINT and SIGTERM to :class:`Interrupted` (main thread only; idempotent)."""
+@contextlib.contextmanager
+def handled() -> Iterator[None]:
+    """Route SIGINT and SIGTERM to :class:`Interrupted` inside the block (main thread only);
+    the previous handlers are restored afterwards (the CLI runs inside pytest too)."""
     if _state["installed"] or threading.current_thread() is not threading.main_thread():
+        yield
         return
-    signal.signal(signal.SIGINT, _handler)
-    signal.signal(signal.SIGTERM, _handler)
-    sys.unraisablehook = _unraisable(sys.unraisablehook)
-    _state["installed"] = True
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    hook = sys.unraisablehook
+    _state.update(signum=None, lost=False, installed=True)
+    for sig in previous:
+        signal.signal(sig, _handler)
+    sys.unraisablehook = _unraisable(hook)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        sys.unraisablehook = hook
+        _state["installed"] = False
 
 
 def check() -> None:

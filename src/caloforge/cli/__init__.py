@@ -63,25 +63,28 @@ def main() -> None:
     from caloforge import signals
     from caloforge.errors import CaloforgeError, Interrupted
 
-    signals.install()
-    try:
-        rv = app(standalone_mode=False)
-    except CaloforgeError as exc:
-        fail(str(exc))
-    except Interrupted as exc:
-        _interrupted(exc.exit_code)
-    except (KeyboardInterrupt, typer.Abort):
-        _interrupted(130)
-    except click_exc.NoArgsIsHelpError as exc:
-        exc.show()
-        sys.exit(0)
-    except click_exc.ClickException as exc:
-        fail(exc.format_message().rstrip(".") + " (see `caloforge COMMAND --help`)", exc.exit_code)
-    except OSError as exc:
-        fail(_os_error(exc))
-    except MemoryError:
-        fail("out of memory; ask for fewer showers or a smaller batch size")
-    sys.exit(rv if isinstance(rv, int) else 0)
+    with signals.handled():
+        try:
+            rv = app(standalone_mode=False)
+        except CaloforgeError as exc:
+            fail(str(exc))
+        except Interrupted as exc:
+            _interrupted(exc.exit_code)
+        except (KeyboardInterrupt, typer.Abort):
+            _interrupted(130)
+        except click_exc.NoArgsIsHelpError as exc:
+            exc.show()
+            sys.exit(0)
+        except click_exc.ClickException as exc:
+            fail(
+                exc.format_message().rstrip(".") + " (see `caloforge COMMAND --help`)",
+                exc.exit_code,
+            )
+        except OSError as exc:
+            fail(_os_error(exc))
+        except MemoryError:
+            fail("out of memory; ask for fewer showers or a smaller batch size")
+        sys.exit(rv if isinstance(rv, int) else 0)
 
 
 def check_run_dir(run) -> None:
