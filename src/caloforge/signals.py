@@ -56,8 +56,9 @@ def handled() -> Iterator[None]:
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     hook = sys.unraisablehook
     _state.update(signum=None, lost=False, installed=True)
-    for sig in previous:
-        signal.signal(sig, _handler)
+    for sig, handler in previous.items():
+        if handler is not signal.SIG_IGN:  # ignored by the caller (nohup, `cmd &`): keep it so
+            signal.signal(sig, _handler)
     sys.unraisablehook = _unraisable(hook)
     try:
         yield
