@@ -271,6 +271,8 @@ def claim_output(
         return
     check_output(path, kind=kind, inputs=inputs, marker=marker, replace=replace, what=what)
     created = _make_parents(final.parent)
+    if kind == "dir" and not final.exists():
+        created.append(final)  # made by the block; removed again if it fails leaving it empty
     try:
         with _HELD_LOCK:
             _acquire(final, what)

@@ -45,6 +45,10 @@ def export(
     v.integer(n_check, "--n-check", maximum=100_000, unit="showers")
     v.number(tolerance, "--tolerance", minimum=0.0)
     check_run_dir(run)
+    if calibration is not None:
+        from caloforge.io import inspect_file
+
+        inspect_file(calibration)  # a missing or broken file fails before torch is imported
     with claim_output(
         output, kind="dir", inputs=[run, calibration], marker=ARTIFACT_FILE,
         what="artifact directory",

@@ -138,6 +138,9 @@ def demo(
 
     v.number(minutes, "--minutes", positive=True, maximum=10_000, unit="minutes")
     v.showers(n_train, "--n-train")
-    from caloforge.workflows import demo as run_demo
+    from caloforge.outputs import claim_output
 
-    run_demo(out_dir, seed=seed, minutes=minutes, n_train=n_train)
+    with claim_output(out_dir, kind="dir", replace=False, what="demo directory"):
+        from caloforge.workflows import demo as run_demo
+
+        run_demo(out_dir, seed=seed, minutes=minutes, n_train=n_train)
