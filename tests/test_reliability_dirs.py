@@ -99,3 +99,12 @@ def test_train_on_a_busy_run_directory_fails_before_reading_data(tmp_path):
     finally:
         holder.communicate("", timeout=60)
     assert holder.returncode == 0
+
+
+def test_cli_copies_of_the_export_names_agree():
+    from caloforge.cli import export as cli_export
+    from caloforge.export import artifact
+
+    assert set(cli_export.FORMATS) == set(artifact.MODEL_FILES)
+    assert set(cli_export.PRECISIONS) == set(artifact.PRECISIONS)
+    assert cli_export.ARTIFACT_FILE == artifact.ARTIFACT_FILE

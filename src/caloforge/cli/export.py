@@ -11,6 +11,11 @@ from rich.markup import escape
 from caloforge.cli import app, check_run_dir
 
 out = Console(emoji=False)
+# copies of caloforge.export.artifact's names, so that bad options fail before torch is imported
+# (tests/test_reliability_dirs.py checks they agree)
+FORMATS = ("onnx", "torchscript")
+PRECISIONS = ("fp32", "fp16", "int8")
+ARTIFACT_FILE = "artifact.json"
 
 
 @app.command()
@@ -35,11 +40,10 @@ def export(
     """
     from caloforge import validate as v
     from caloforge.errors import ConfigError
-    from caloforge.export.artifact import ARTIFACT_FILE, MODEL_FILES, PRECISIONS
     from caloforge.outputs import claim_output
 
-    if fmt not in MODEL_FILES:
-        raise ConfigError(f"unknown export format {fmt!r}; use one of {', '.join(MODEL_FILES)}")
+    if fmt not in FORMATS:
+        raise ConfigError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
     if precision not in PRECISIONS:
         raise ConfigError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
     v.integer(n_check, "--n-check", maximum=100_000, unit="showers")
