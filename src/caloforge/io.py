@@ -363,25 +363,27 @@ class ShowerWriter:
 
     def __enter__(self) -> ShowerWriter:
         self._ctx = atomic_file(self.path, inputs=self.inputs)
-        tmp = self._ctx.__enter__()
         try:
-            self._raw = _GuardedFile(tmp)
-            self._file = h5py.File(self._raw, "w")
-            rows = max(1, min(1024, 2**20 // max(self.n_voxels, 1)))
-            gz = {"compression": "gzip", "compression_opts": self.compression_level}
-            self._file.create_dataset(
-                ENERGY_KEY, (0, 1), maxshape=(None, 1), dtype=self.dtype, chunks=(4096, 1), **gz
-            )
-            self._file.create_dataset(
-                SHOWER_KEY, (0, self.n_voxels), maxshape=(None, self.n_voxels), dtype=self.dtype,
-                chunks=(rows, self.n_voxels), shuffle=True, **gz,
-            )  # fmt: skip
-            for k, v in _clean_attrs(self.attrs).items():
-                self._file.attrs[k] = v
-            self._raise_write_error()
-        except BaseException as exc:
+            return self._start(self._ctx.__enter__())
+        except BaseException as exc:  # e.g. a full disk already: remove the temporary file
             self.__exit__(type(exc), exc, exc.__traceback__)
             raise
+
+    def _start(self, tmp: Path) -> ShowerWriter:
+        self._raw = _GuardedFile(tmp)
+        self._file = h5py.File(self._raw, "w")
+        rows = max(1, min(1024, 2**20 // max(self.n_voxels, 1)))
+        gz = {"compression": "gzip", "compression_opts": self.compression_level}
+        self._file.create_dataset(
+            ENERGY_KEY, (0, 1), maxshape=(None, 1), dtype=self.dtype, chunks=(4096, 1), **gz
+        )
+        self._file.create_dataset(
+            SHOWER_KEY, (0, self.n_voxels), maxshape=(None, self.n_voxels), dtype=self.dtype,
+            chunks=(rows, self.n_voxels), shuffle=True, **gz,
+        )  # fmt: skip
+        for k, v in _clean_attrs(self.attrs).items():
+            self._file.attrs[k] = v
+        self._raise_write_error()
         return self
 
     def append(self, incident_energies: np.ndarray, showers: np.ndarray) -> None:
@@ -400,15 +402,11 @@ class ShowerWriter:
         if self.validate:
             check_values(e, s, f"{self.path} (writing)")
         n0, n1 = self.n_written, self.n_written + len(s)
-        try:
-            for key, arr in ((ENERGY_KEY, e[:, None]), (SHOWER_KEY, s)):
-                ds = self._file[key]
-                ds.resize(n1, axis=0)
-                ds[n0:n1] = arr.astype(self.dtype, copy=False)
-                self._raise_write_error()
-        except Exception:
-            self._raise_write_error()  # the disk's error, not HDF5's consequence of it
-            raise
+        for key, arr in ((ENERGY_KEY, e[:, None]), (SHOWER_KEY, s)):
+            ds = self._file[key]
+            ds.resize(n1, axis=0)
+            ds[n0:n1] = arr.astype(self.dtype, copy=False)
+        self._raise_write_error()
         self.n_written = n1
 
     def _raise_write_error(self) -> None:
@@ -441,9 +439,12 @@ class ShowerWriter:
             raw, self._raw = self._raw, None
             if raw is not None:
                 raw.close()
-        if failure is None and raw is not None and raw.error is not None:
-            e = raw.error
-            failure = OSError(e.errno, e.strerror or str(e), str(self.path))
+        disk_failed = raw is not None and raw.error is not None
+        if disk_failed and (failure is None or isinstance(failure, Exception)):
+            # the disk's error, not HDF5's consequence of it (e.g. "filter returned failure")
+            if not (isinstance(failure, OSError) and failure.errno == raw.error.errno):
+                e = raw.error
+                failure = OSError(e.errno, e.strerror or str(e), str(self.path))
         if failure is None and self.n_written == 0:
             failure = ShowerFileError(f"{self.path}: refusing to write a file with no showers")
         if failure is None:
