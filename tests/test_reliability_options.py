@@ -164,3 +164,14 @@ def test_error_text_keeps_brackets_and_colons(capsys):
         fail(message)
     assert info.value.code == 2
     assert capsys.readouterr().err == f"error: {message}\n"
+
+
+@SETTINGS
+@given(name=st.text(alphabet="ab[]:!-_ =#@%$/", min_size=1, max_size=20))
+def test_any_file_name_is_printed_verbatim(monkeypatch, capsys, tmp_path, name):
+    name = name.replace("/", "")
+    if name.strip(" ") in ("", ".", ".."):
+        name = f"x{name}"
+    missing = tmp_path / f"{name}.h5"
+    code, err = run(monkeypatch, capsys, "info", str(missing))
+    one_error(code, err, f"{name}.h5")

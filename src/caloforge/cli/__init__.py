@@ -34,7 +34,8 @@ def fail(message: str, code: int = 2) -> NoReturn:
     """Print ``error: MESSAGE`` as one line on stderr (never read as markup) and exit."""
     from rich.text import Text
 
-    err.print(Text.assemble(("error:", "bold red"), " ", " ".join(message.split())), soft_wrap=True)
+    one_line = " ".join(message.strip().splitlines())  # keeps the message's own spacing
+    err.print(Text.assemble(("error:", "bold red"), " ", one_line), soft_wrap=True)
     sys.exit(code)
 
 
