@@ -295,3 +295,40 @@ def test_env_has_no_stray_caloforge_processes():
     """Guard for the tests above: nothing they started is left running."""
     me = os.getpid()
     assert all("caloforge" not in _cmdline(k) for k in _children(me) if _running(k))
+
+
+HEAVY_PROBE = """
+import sys
+from caloforge.cli import main
+sys.argv = ["caloforge", *sys.argv[1:]]
+try:
+    main()
+except SystemExit as exc:
+    heavy = sorted(m for m in ("torch", "pennylane", "onnxruntime") if m in sys.modules)
+    print(exc.code, ",".join(heavy) or "none")
+"""
+
+
+def test_bad_arguments_fail_before_heavy_imports(tmp_path, small_file):
+    """Errors that the arguments alone show come before torch/pennylane are imported (that
+    import is what made them take 13-17 s)."""
+    fake = tmp_path / "run"
+    fake.mkdir()
+    (fake / "model.json").write_text("{}")
+    cases = [
+        ["generate", str(tmp_path / "nope"), "-o", "x.h5", "--n", "5", "--energies", "1e3"],
+        ["generate", str(fake), "-o", "x.h5", "--n", "5", "--batch-size", "0", "--energies", "1"],
+        ["generate", str(fake), "--energies-from", str(small_file), "-o", str(small_file)],
+        ["describe", str(tmp_path / "nope")],
+        ["export", str(fake), "-o", "art", "--format", "tflite"],
+        ["export", str(fake), "-o", "art", "--n-check", "1000000000"],
+        ["bench", str(fake), "--baseline-detector", "ds9"],
+        ["train", "vae", "-d", str(small_file), "-o", "run2", "--epochs", "0"],
+    ]
+    for args in cases:
+        proc = subprocess.run(
+            [sys.executable, "-c", HEAVY_PROBE, *args],
+            capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        )  # fmt: skip
+        assert proc.stdout.split() == ["2", "none"], (args, proc.stdout, proc.stderr)
+        assert_one_error(2, proc.stderr)

@@ -175,3 +175,9 @@ def test_any_file_name_is_printed_verbatim(monkeypatch, capsys, tmp_path, name):
     missing = tmp_path / f"{name}.h5"
     code, err = run(monkeypatch, capsys, "info", str(missing))
     one_error(code, err, f"{name}.h5")
+
+
+def test_simulate_too_many_chunks(monkeypatch, capsys, tmp_path):
+    code, err = run(monkeypatch, capsys, "simulate", "--n", str(MAX_SHOWERS), "--chunk-size",
+                    "1", "-o", str(tmp_path / "a.h5"))  # fmt: skip
+    one_error(code, err, "--chunk-size", "chunks")

@@ -36,7 +36,8 @@ class OutputError(CaloforgeError, ValueError):
 class Interrupted(BaseException):  # noqa: N818 - like KeyboardInterrupt, not an error
     """Raised in the main thread by :mod:`caloforge.signals` on SIGINT or SIGTERM.
 
-    A BaseException, so no ``except Exception`` swallows it; ``signum`` is the signal number
+    A BaseException, so no ``except Exception`` swallows it, and not a KeyboardInterrupt, which
+    click/typer turn into a silent exit status; ``signum`` is the signal number
     and ``exit_code`` the conventional status (128 + signum: 130 for Ctrl-C, 143 for SIGTERM).
     """
 

@@ -18,6 +18,8 @@ MAX_SHOWERS = 100_000_000
 MAX_BATCH = 1_000_000
 #: most Dask workers / threads
 MAX_WORKERS = 4096
+#: most chunks one file is split into (the plan holds one small record per chunk)
+MAX_CHUNKS = 1_000_000
 #: highest accepted incident energy, MeV (100 TeV; the CaloChallenge tops out at 4.2 TeV)
 MAX_ENERGY_MEV = 1e8
 
@@ -82,3 +84,15 @@ def batch(value: Any, option: str) -> int | None:
 def workers(value: Any, option: str = "the number of workers") -> int | None:
     """A number of workers or threads: 1 ... :data:`MAX_WORKERS`."""
     return integer(value, option, maximum=MAX_WORKERS)
+
+
+def chunks(n: int | None, chunk_size: int | None, option: str = "--chunk-size") -> None:
+    """The number of chunks ``ceil(n / chunk_size)`` stays within :data:`MAX_CHUNKS`."""
+    if n is None or chunk_size is None:
+        return
+    count = -(-int(n) // int(chunk_size))
+    if count > MAX_CHUNKS:
+        raise ConfigError(
+            f"{option} {chunk_size} splits {n} showers into {count} chunks, above the limit of "
+            f"{MAX_CHUNKS}; use a chunk size of at least {-(-int(n) // MAX_CHUNKS)}"
+        )

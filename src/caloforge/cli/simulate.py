@@ -57,6 +57,7 @@ def simulate(
 
     v.showers(n)
     v.batch(chunk_size, "--chunk-size")
+    v.chunks(n, chunk_size)
     v.workers(workers)
     for value, option, unit in (
         (theta, "--theta", "rad"), (phi, "--phi", "rad"), (offset_x, "--offset-x", "mm"),
