@@ -19,6 +19,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -444,7 +445,11 @@ def _time_baseline(baseline, geometry, energies, seed, repeats, warmup):
 
 
 class _progress:
-    """A rich progress bar (or nothing) whose ``__enter__`` returns an advance callable."""
+    """A rich progress bar (or nothing) whose ``__enter__`` returns an advance callable.
+
+    When stderr is not a terminal (a log file, CI), a rich bar would show nothing; one plain
+    line per finished measurement goes to stderr instead (``timing k/N (t s)``).
+    """
 
     def __init__(self, show: bool, total: int) -> None:
         self.show, self.total, self.bar = show, total, None
@@ -452,12 +457,24 @@ class _progress:
     def __enter__(self):
         if not self.show:
             return lambda: None
+        if not sys.stderr.isatty():
+            return self._plain()
         from rich.progress import Progress
 
         self.bar = Progress(transient=True)
         self.bar.__enter__()
         task = self.bar.add_task("timing", total=self.total)
         return lambda: self.bar.advance(task)
+
+    def _plain(self):
+        t0, done = time.perf_counter(), [0]
+
+        def advance() -> None:
+            done[0] += 1
+            elapsed = time.perf_counter() - t0
+            print(f"timing {done[0]}/{self.total} ({elapsed:.0f} s)", file=sys.stderr, flush=True)
+
+        return advance
 
     def __exit__(self, *exc):
         if self.bar is not None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from caloforge.errors import ConfigError
+from caloforge.validate import MAX_ENERGY_MEV
 
 #: the 15 dataset-1 incident energies, MeV
 DS1_ENERGIES = 2.0 ** np.arange(8, 23)
@@ -71,4 +72,9 @@ def parse_energies(spec: str | float | np.ndarray, n: int, *, seed: int = 0) -> 
 def _check(values: np.ndarray, spec: str) -> np.ndarray:
     if not np.all(np.isfinite(values)) or np.any(values <= 0):
         raise ConfigError(f"energy spectrum {spec!r}: incident energies must be finite and > 0 MeV")
+    if np.any(values > MAX_ENERGY_MEV):
+        raise ConfigError(
+            f"energy spectrum {spec!r}: incident energies must be <= {MAX_ENERGY_MEV:g} MeV "
+            f"(100 TeV), got {values.max():g}"
+        )
     return values.astype(float)

@@ -26,3 +26,25 @@ class ConfigError(CaloforgeError, ValueError):
 
 class CheckpointError(CaloforgeError, ValueError):
     """A missing, corrupt or mismatched model checkpoint or exported artifact."""
+
+
+class OutputError(CaloforgeError, ValueError):
+    """An output path that cannot be written: a missing or read-only parent, a directory where a
+    file is expected, one of the run's own inputs, or a path another caloforge run is writing."""
+
+
+class Interrupted(BaseException):  # noqa: N818 - like KeyboardInterrupt, not an error
+    """Raised in the main thread by :mod:`caloforge.signals` on SIGINT or SIGTERM.
+
+    A BaseException, so no ``except Exception`` swallows it, and not a KeyboardInterrupt, which
+    click/typer turn into a silent exit status; ``signum`` is the signal number
+    and ``exit_code`` the conventional status (128 + signum: 130 for Ctrl-C, 143 for SIGTERM).
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = int(signum)
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum

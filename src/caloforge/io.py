@@ -25,10 +25,11 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from caloforge import __version__
+from caloforge import __version__, signals
 from caloforge.errors import ShowerFileError
 from caloforge.geometry import Geometry, resolve_geometry
-from caloforge.ioutil import atomic_path
+from caloforge.outputs import atomic_file
+from caloforge.validate import MAX_ENERGY_MEV
 
 PathLike = str | os.PathLike
 ENERGY_KEY = "incident_energies"
@@ -141,6 +142,11 @@ def _structure(f: h5py.File, path: Path) -> FileInfo:
         raise ShowerFileError(f"{path}: {ENERGY_KEY!r} has shape {e.shape}, expected (N, 1)")
     if s.ndim != 2:
         raise ShowerFileError(f"{path}: {SHOWER_KEY!r} has shape {s.shape}, expected (N, V)")
+    for key, ds in ((ENERGY_KEY, e), (SHOWER_KEY, s)):
+        if ds.dtype.kind not in "fiu":
+            raise ShowerFileError(
+                f"{path}: {key!r} holds {_dtype_name(ds)} values, expected numbers (float32, MeV)"
+            )
     if e.shape[0] != s.shape[0]:
         raise ShowerFileError(
             f"{path}: {ENERGY_KEY!r} has {e.shape[0]} entries but {SHOWER_KEY!r} has "
@@ -149,9 +155,21 @@ def _structure(f: h5py.File, path: Path) -> FileInfo:
     return FileInfo(path, "calochallenge", int(s.shape[0]), int(s.shape[1]), _attrs(f))
 
 
+def _dtype_name(ds: h5py.Dataset) -> str:
+    kind = ds.dtype.kind
+    return {"S": "string", "U": "string", "O": "string", "b": "boolean", "c": "complex"}.get(
+        kind, f"{ds.dtype} (non-numeric)"
+    )
+
+
 def _calogan_structure(f: h5py.File, path: Path) -> FileInfo:
     layers = [_dataset(f, path, k) for k in CALOGAN_LAYERS]
     e = _dataset(f, path, "energy")
+    for key, ds in (*zip(CALOGAN_LAYERS, layers, strict=True), ("energy", e)):
+        if ds.dtype.kind not in "fiu":
+            raise ShowerFileError(
+                f"{path}: {key!r} holds {_dtype_name(ds)} values, expected numbers"
+            )
     n = e.shape[0]
     expected = ((3, 96), (12, 12), (12, 6))
     for key, ds, shape in zip(CALOGAN_LAYERS, layers, expected, strict=True):
@@ -174,6 +192,11 @@ def check_values(incident_energies: np.ndarray, showers: np.ndarray, where: str)
     if np.any(incident_energies <= 0):
         raise ShowerFileError(
             f"{where}: {ENERGY_KEY!r} must be > 0 MeV, found {incident_energies.min():g}"
+        )
+    if np.any(incident_energies > MAX_ENERGY_MEV):
+        raise ShowerFileError(
+            f"{where}: {ENERGY_KEY!r} must be <= {MAX_ENERGY_MEV:g} MeV, found "
+            f"{incident_energies.max():g}"
         )
     if not np.all(np.isfinite(showers)):
         raise ShowerFileError(f"{where}: {SHOWER_KEY!r} contains NaN or Inf")
@@ -273,6 +296,8 @@ def read_showers(
     dtype: np.dtype | type = np.float32,
 ) -> Showers:
     """Read whole files (or their first ``max_showers`` showers) into memory as one block."""
+    if max_showers is not None and (isinstance(max_showers, bool) or int(max_showers) < 1):
+        raise ShowerFileError(f"max_showers must be a positive integer, got {max_showers!r}")
     blocks, n = [], 0
     for block in iter_showers(paths, geometry=geometry, validate=validate, dtype=dtype):
         if max_showers is not None and n + len(block) > max_showers:
@@ -322,6 +347,7 @@ class ShowerWriter:
         dtype: np.dtype | type = np.float32,
         compression_level: int = 4,
         validate: bool = True,
+        inputs: Sequence[PathLike | None] = (),
     ) -> None:
         self.path = Path(path)
         self.n_voxels = int(n_voxels)
@@ -330,13 +356,22 @@ class ShowerWriter:
         self.compression_level = compression_level
         self.validate = validate
         self.n_written = 0
+        self.inputs = tuple(inputs)
         self._ctx = None
         self._file: h5py.File | None = None
+        self._raw: _GuardedFile | None = None
 
     def __enter__(self) -> ShowerWriter:
-        self._ctx = atomic_path(self.path)
-        tmp = self._ctx.__enter__()
-        self._file = h5py.File(tmp, "w")
+        self._ctx = atomic_file(self.path, inputs=self.inputs)
+        try:
+            return self._start(self._ctx.__enter__())
+        except BaseException as exc:  # e.g. a full disk already: remove the temporary file
+            self.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+
+    def _start(self, tmp: Path) -> ShowerWriter:
+        self._raw = _GuardedFile(tmp)
+        self._file = h5py.File(self._raw, "w")
         rows = max(1, min(1024, 2**20 // max(self.n_voxels, 1)))
         gz = {"compression": "gzip", "compression_opts": self.compression_level}
         self._file.create_dataset(
@@ -348,12 +383,14 @@ class ShowerWriter:
         )  # fmt: skip
         for k, v in _clean_attrs(self.attrs).items():
             self._file.attrs[k] = v
+        self._raise_write_error()
         return self
 
     def append(self, incident_energies: np.ndarray, showers: np.ndarray) -> None:
         """Append (N,) or (N, 1) incident energies (MeV) and (N, V) showers (MeV)."""
         if self._file is None:
             raise RuntimeError("ShowerWriter.append called outside its `with` block")
+        signals.check()
         e = np.asarray(incident_energies, dtype=np.float64).reshape(-1)
         s = np.asarray(showers)
         if s.ndim != 2 or s.shape[1] != self.n_voxels:
@@ -369,19 +406,110 @@ class ShowerWriter:
             ds = self._file[key]
             ds.resize(n1, axis=0)
             ds[n0:n1] = arr.astype(self.dtype, copy=False)
+        self._raise_write_error()
         self.n_written = n1
 
+    def _raise_write_error(self) -> None:
+        """Raise the first failed write of the file (full disk ...) as one OSError."""
+        if self._raw is not None and self._raw.error is not None:
+            e = self._raw.error
+            raise OSError(e.errno, e.strerror or str(e), str(self.path)) from None
+
     def __exit__(self, exc_type, exc, tb) -> None:
-        assert self._file is not None and self._ctx is not None
-        self._file.close()
-        self._file = None
-        if exc_type is None and self.n_written == 0:
+        """Close the HDF5 file, then rename it into place (success) or remove it (failure).
+
+        The temporary file is removed on every failure path: an exception in the block, an
+        interrupt, a write or close that fails on a full disk. A failing close never masks the
+        block's own exception.
+        """
+        ctx, self._ctx = self._ctx, None
+        if ctx is None:
+            return
+        file, self._file = self._file, None
+        failure: BaseException | None = exc
+        try:
+            if file is not None:
+                file.close()  # writes after a failed one were dropped, so this cannot fail late
+        except Exception as close_exc:  # noqa: BLE001 - HDF5 raises RuntimeError or OSError
+            if failure is None:
+                failure = ShowerFileError(
+                    f"{self.path}: could not finish writing the file ({_first_line(close_exc)})"
+                )
+        finally:
+            raw, self._raw = self._raw, None
+            if raw is not None:
+                raw.close()
+        disk_failed = raw is not None and raw.error is not None
+        if disk_failed and (failure is None or isinstance(failure, Exception)):
+            # the disk's error, not HDF5's consequence of it (e.g. "filter returned failure")
+            if not (isinstance(failure, OSError) and failure.errno == raw.error.errno):
+                e = raw.error
+                failure = OSError(e.errno, e.strerror or str(e), str(self.path))
+        if failure is None and self.n_written == 0:
+            failure = ShowerFileError(f"{self.path}: refusing to write a file with no showers")
+        if failure is None:
+            ctx.__exit__(None, None, None)  # fsync + rename; on failure it removes the file
+            return
+        try:
+            ctx.__exit__(type(failure), failure, failure.__traceback__)
+        finally:
+            if failure is not exc:
+                raise failure
+
+
+class _GuardedFile:
+    """The binary file HDF5 writes through (h5py's ``fileobj`` driver).
+
+    The first failing write (full disk, file-size limit) is recorded in ``error`` and every
+    later write is dropped, so that HDF5 can still close the file cleanly; the writer then
+    raises the error and removes the file. (HDF5 writing straight to a full disk leaves its
+    library in a state that crashes the interpreter at exit.)
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._f = open(path, "w+b", buffering=0)  # noqa: SIM115 - closed by close()
+        self.error: OSError | None = None
+
+    def write(self, data) -> int:
+        if self.error is None and not self._f.closed:
             try:
-                raise ShowerFileError(f"{self.path}: refusing to write a file with no showers")
-            except ShowerFileError as err:
-                self._ctx.__exit__(ShowerFileError, err, err.__traceback__)
-                raise
-        self._ctx.__exit__(exc_type, exc, tb)
+                return self._f.write(data)
+            except OSError as exc:
+                self.error = exc
+        return len(memoryview(data))
+
+    def truncate(self, size: int | None = None) -> int:
+        if self.error is None and not self._f.closed:
+            try:
+                return self._f.truncate(size)
+            except OSError as exc:
+                self.error = exc
+        return 0 if size is None else size
+
+    # after close() (HDF5 may still flush an object it failed to close), reads see an empty
+    # file and writes are dropped: the file is being removed anyway
+
+    def read(self, size: int = -1) -> bytes:
+        return b"" if self._f.closed else self._f.read(size)
+
+    def readinto(self, buffer) -> int:
+        return 0 if self._f.closed else self._f.readinto(buffer)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return offset if self._f.closed else self._f.seek(offset, whence)
+
+    def tell(self) -> int:
+        return 0 if self._f.closed else self._f.tell()
+
+    def flush(self) -> None:
+        return None
+
+    def close(self) -> None:
+        self._f.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
 
 
 def write_showers(
@@ -431,7 +559,7 @@ def convert_calogan(src: PathLike, dst: PathLike, *, chunk_size: int = 10_000) -
             f"{src}: not a CaloGAN file (expected keys {', '.join(CALOGAN_LAYERS)}, energy)"
         )
     attrs = {**info.attrs, "geometry": "calogan", "producer": "caloforge convert (CaloGAN)"}
-    with ShowerWriter(dst, 504, attrs=attrs) as w:
+    with ShowerWriter(dst, 504, attrs=attrs, inputs=[src]) as w:
         for block in iter_showers(src, chunk_size=chunk_size):
             w.append(block.incident_energies, block.showers)
     return Path(dst)

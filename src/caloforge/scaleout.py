@@ -40,10 +40,11 @@ import json
 import os
 import re
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
-from contextlib import closing, contextmanager
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -53,7 +54,6 @@ import numpy as np
 
 from caloforge.errors import ConfigError
 from caloforge.io import ShowerWriter
-from caloforge.models.training import progress_bar
 from caloforge.refsim.detectors import Detector
 from caloforge.refsim.simulate import SimulationPlan, simulate
 
@@ -65,6 +65,8 @@ DEFAULT_SCHEDULER = "processes"
 CHUNKS_PER_WORKER = 2
 #: seconds to wait for a dask.distributed scheduler to answer
 CONNECT_TIMEOUT_S = 10.0
+#: seconds between a worker process's checks that its parent is still alive
+WATCHDOG_S = 0.5
 
 _ADDRESS = re.compile(r"^[a-z][a-z0-9+.-]*://\S+$")
 Call = tuple[Callable[..., Any], tuple[Any, ...]]
@@ -141,15 +143,64 @@ def _local_pool(scheduler: str, workers: int) -> Iterator[Executor | None]:
     if scheduler == "threads":
         pool: Executor = ThreadPoolExecutor(workers, thread_name_prefix="caloforge-worker")
     else:
-        from dask.multiprocessing import get_context, initialize_worker_process
+        from dask.multiprocessing import get_context
 
         pool = ProcessPoolExecutor(
-            workers, mp_context=get_context(), initializer=initialize_worker_process
+            workers, mp_context=get_context(), initializer=_init_worker, initargs=(os.getpid(),)
         )
+    ok = False
     try:
+        if isinstance(pool, ProcessPoolExecutor):
+            # start every worker from this (the main) thread: a worker's death signal is tied
+            # to the thread that started it, and Dask would start them from a helper thread
+            for f in [pool.submit(int) for _ in range(workers)]:
+                f.result()
         yield pool
+        ok = True
     finally:
+        if not ok:
+            terminate_workers(pool)  # an error or an interrupt: do not wait for running chunks
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _init_worker(parent_pid: int) -> None:
+    """Set up a worker process: Dask's per-process initialisation, Ctrl-C left to the parent
+    (which terminates the workers), and an end to the worker when the parent is gone (killed
+    with SIGKILL, so that it could not stop them): the kernel's parent-death signal on Linux,
+    a watchdog thread polling the parent elsewhere."""
+    from dask.multiprocessing import initialize_worker_process
+
+    from caloforge.signals import ignore_in_worker
+
+    initialize_worker_process()
+    ignore_in_worker()
+    with suppress(Exception):  # Linux: the kernel kills the worker when its parent dies
+        import ctypes
+        import signal
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
+    if os.getppid() != parent_pid:  # the parent died before the death signal was set
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent_pid:
+                os._exit(1)
+            time.sleep(WATCHDOG_S)
+
+    threading.Thread(target=watch, name="caloforge-parent-watchdog", daemon=True).start()
+
+
+def terminate_workers(pool: Executor | None) -> None:
+    """Terminate the worker processes of a process pool at once (no-op for threads)."""
+    processes = getattr(pool, "_processes", None) or {}
+    for proc in list(processes.values()):
+        with suppress(Exception):
+            proc.terminate()
+    for proc in list(processes.values()):
+        with suppress(Exception):
+            proc.join(timeout=5)
 
 
 def _local_results(
@@ -168,19 +219,30 @@ def _local_results(
     if pool is not None:
         options |= {"pool": pool, "chunksize": 1}  # chunksize 1: one task per worker call
     with ThreadPoolExecutor(1, thread_name_prefix="caloforge-dask") as runner:
+        try:
+            yield from _windows(runner, todo, window, options, dask)
+        except BaseException:
+            # stopped early (error, interrupt): the window being computed is abandoned; stop
+            # process workers now instead of waiting for their chunks
+            terminate_workers(pool)
+            raise
 
-        def launch():
-            batch = list(itertools.islice(todo, window))
-            if not batch:
-                return None
-            tasks = [dask.delayed(fn, pure=False)(*args) for fn, args in batch]
-            return runner.submit(dask.compute, *tasks, **options)
 
+def _windows(runner, todo, window, options, dask) -> Iterator[Any]:
+    """Consecutive ``dask.compute`` windows; the next runs in ``runner`` meanwhile."""
+
+    def launch():
+        batch = list(itertools.islice(todo, window))
+        if not batch:
+            return None
+        tasks = [dask.delayed(fn, pure=False)(*args) for fn, args in batch]
+        return runner.submit(dask.compute, *tasks, **options)
+
+    pending = launch()
+    while pending is not None:
+        results = pending.result()
         pending = launch()
-        while pending is not None:
-            results = pending.result()
-            pending = launch()
-            yield from results
+        yield from results
 
 
 def _connect(address: str):
@@ -245,6 +307,8 @@ def write_simulation(
     The file (incident energies (N, 1), showers (N, V) float32 MeV, attributes) is the same as
     the serial one, whatever the scheduler and number of workers. Returns ``path``.
     """
+    from caloforge.models.training import progress_bar
+
     scheduler, workers = check_scheduler(scheduler, workers)
     det, kind = plan.detector, plan.particle
     calls = ((_simulate_chunk, (det, kind, chunk)) for chunk in plan.chunks)
@@ -364,6 +428,8 @@ def write_generation(
     energies (N, 1) MeV, showers (N, V) float32 MeV; ``n_voxels`` = V) is the same as the serial
     one. Every worker loads the model of ``spec`` itself.
     """
+    from caloforge.models.training import progress_bar
+
     scheduler, workers = check_scheduler(scheduler, workers)
     _check_positive_int(batch_size, "batch_size")
     _check_positive_int(batches_per_task, "batches_per_task")

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from caloforge.errors import ShowerFileError
 from caloforge.geometry import Geometry, match_geometry, resolve_geometry
 from caloforge.io import inspect_file, iter_showers
 
@@ -35,6 +36,8 @@ class FileSummary:
 def summarize(path: str | os.PathLike, geometry: str | Geometry | None = None) -> FileSummary:
     """Stream through a file once and summarise it; ``geometry`` is checked if given."""
     info = inspect_file(path, geometry)
+    if info.n_showers == 0:
+        raise ShowerFileError(f"{path}: the file holds no showers (its datasets have 0 rows)")
     geo = resolve_geometry(geometry) if geometry is not None else None
     matches = match_geometry(info.n_voxels)
     e_min, e_max = np.inf, -np.inf

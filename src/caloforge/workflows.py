@@ -5,6 +5,7 @@ Each is a plain function a user can call from Python; the CLI only parses argume
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -58,6 +59,27 @@ def data_geometry(data: PathLike | list[PathLike], geometry: str | Geometry | No
     return resolve_geometry(matches[0])
 
 
+def _claims_run_dir(fn):
+    """Check the counts and claim the run directory (check + lock, :mod:`caloforge.outputs`)
+    before ``fn`` does any work, so a bad option or a second run on the same directory fails
+    at once with one sentence."""
+
+    @functools.wraps(fn)
+    def wrapper(model_name, data, out_dir, **kwargs):
+        from caloforge.outputs import claim_output
+        from caloforge.validate import integer
+
+        integer(kwargs.get("epochs"), "epochs", maximum=1_000_000)
+        integer(kwargs.get("max_showers"), "max_showers")
+        files = data if isinstance(data, list) else [data]
+        inputs = [*files, kwargs.get("val")]
+        with claim_output(out_dir, kind="dir", replace=False, inputs=inputs, what="run directory"):
+            return fn(model_name, data, out_dir, **kwargs)
+
+    return wrapper
+
+
+@_claims_run_dir
 def train(
     model_name: str,
     data: PathLike | list[PathLike],
@@ -145,17 +167,21 @@ def prepare_generation(
     """Check the arguments of :func:`generate`: (configured model, incident energies (N,) MeV,
     output file attributes)."""
     from caloforge.energies import parse_energies
-    from caloforge.models.base import load_generator
+    from caloforge.validate import showers
 
-    model = load_generator(run_dir)
     if (energies is None) == (energies_from is None):
         raise ConfigError("give exactly one of --energies SPEC (with --n) or --energies-from FILE")
+    showers(n, "the number of showers n")
     if energies_from is not None:
         e = read_showers(energies_from, validate=False, max_showers=n).incident_energies
+        parse_energies(e, len(e))  # finite, > 0 and <= the maximum, or one sentence
     else:
         if n is None:
             raise ConfigError("--energies needs --n, the number of showers")
         e = parse_energies(energies, n, seed=seed)
+    from caloforge.models.base import load_generator
+
+    model = load_generator(run_dir)
     model = configure_model(model, sampler, sampler_options, hardware)
     attrs = {
         "geometry": model.geometry.name,
@@ -196,7 +222,9 @@ def generate(
     Returns a dict with the number of showers and the generation wall time in seconds.
     """
     from caloforge.models.training import progress_bar
+    from caloforge.validate import batch
 
+    batch(batch_size, "batch_size")
     model, e, attrs = prepare_generation(
         run_dir, n=n, energies=energies, energies_from=energies_from, sampler=sampler,
         sampler_options=sampler_options, hardware=hardware, seed=seed,
@@ -214,13 +242,16 @@ def generate(
         )  # fmt: skip
         return {"n": int(len(e)), "seconds": time.perf_counter() - t0, "output": str(output)}
     with (
-        ShowerWriter(output, model.geometry.n_voxels, attrs=attrs) as w,
+        ShowerWriter(
+            output, model.geometry.n_voxels, attrs=attrs, inputs=[energies_from, run_dir]
+        ) as w,
         progress_bar(progress) as bar,
     ):
         task = bar.add_task("generate", total=len(e), info="")
         for i, start in enumerate(range(0, len(e), batch_size)):
             chunk = e[start : start + batch_size]
-            w.append(chunk, model.sample(chunk, seed=batch_seed(seed, i), batch_size=batch_size))
+            showers = model.sample(chunk, seed=batch_seed(seed, i), batch_size=batch_size)
+            w.append(chunk, showers)
             bar.update(task, advance=len(chunk))
     return {"n": int(len(e)), "seconds": time.perf_counter() - t0, "output": str(output)}
 

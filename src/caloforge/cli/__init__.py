@@ -9,7 +9,9 @@ sentence and exits with status 2.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+from typing import NoReturn
 
 import typer
 from rich.console import Console
@@ -22,24 +24,110 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-err = Console(stderr=True)
+err = Console(stderr=True, emoji=False, highlight=False)
 
 # Modules that add verbs to `app`; each is imported once below.
 _COMMAND_MODULES = ("data", "models", "simulate", "evaluate", "export")
 
 
-def main() -> None:
-    """Console-script entry point."""
-    from caloforge.errors import CaloforgeError
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Print ``error: MESSAGE`` as one line on stderr (never read as markup) and exit."""
+    from rich.text import Text
 
-    try:
-        app()
-    except CaloforgeError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        err.print("interrupted; no partial output was left under a final name")
-        sys.exit(130)
+    one_line = " ".join(message.strip().splitlines())  # keeps the message's own spacing
+    err.print(Text.assemble(("error:", "bold red"), " ", one_line), soft_wrap=True)
+    sys.exit(code)
+
+
+def _os_error(exc: OSError) -> str:
+    """One sentence for an operating-system error (full disk, permissions, read-only ...)."""
+    import errno
+
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    where = f"{exc.filename}: " if exc.filename else ""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return f"{where}{reason}; the output was not written and its temporary file was removed"
+    return f"{where}{reason}"
+
+
+def _disk_error(exc: BaseException) -> OSError | None:
+    """The full-disk OSError behind a library's own exception (torch, matplotlib, HDF5 wrap
+    it in a RuntimeError or ValueError), or None."""
+    import errno
+
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            return exc
+        text = str(exc)
+        for code, phrase in ((errno.ENOSPC, "No space left"), (errno.EFBIG, "File too large")):
+            if phrase in text:
+                return OSError(code, os.strerror(code))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def main() -> None:
+    """Console-script entry point.
+
+    Exit status: 0 on success; 2 with one ``error:`` line for bad input, a bad output path or
+    a failing disk; 130 (Ctrl-C) or 143 (SIGTERM) with the one line ``interrupted`` after the
+    temporary outputs were removed and the workers stopped.
+    """
+    try:  # typer >= 0.20 vendors click
+        from typer._click import exceptions as click_exc
+    except ImportError:  # pragma: no cover - older typer on the real click
+        from click import exceptions as click_exc
+
+    from caloforge import signals
+    from caloforge.errors import CaloforgeError, Interrupted
+
+    with signals.handled():
+        try:
+            rv = app(standalone_mode=False)
+        except CaloforgeError as exc:
+            fail(str(exc))
+        except Interrupted as exc:
+            _interrupted(exc.exit_code)
+        except (KeyboardInterrupt, typer.Abort):
+            _interrupted(130)
+        except click_exc.NoArgsIsHelpError as exc:
+            exc.show()
+            sys.exit(0)
+        except click_exc.ClickException as exc:
+            fail(
+                exc.format_message().rstrip(".") + " (see `caloforge COMMAND --help`)",
+                exc.exit_code,
+            )
+        except OSError as exc:
+            fail(_os_error(exc))
+        except MemoryError:
+            fail("out of memory; ask for fewer showers or a smaller batch size")
+        except Exception as exc:
+            disk = _disk_error(exc)
+            if disk is None:
+                raise  # a bug: keep the traceback
+            fail(_os_error(disk))
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def check_run_dir(run) -> None:
+    """Fail fast (before torch is imported) when ``run`` is not a trained-model directory."""
+    from pathlib import Path
+
+    from caloforge.errors import CheckpointError
+
+    p = Path(run)
+    if not p.is_dir() or not (p / "model.json").is_file():
+        raise CheckpointError(
+            f"{p}: not a model directory (expected model.json and model.safetensors)"
+        )
+
+
+def _interrupted(code: int) -> NoReturn:
+    err.print("interrupted", soft_wrap=True)
+    sys.exit(code)
 
 
 for _module in _COMMAND_MODULES:

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from caloforge.cli import app
 
-out = Console()
+out = Console(emoji=False)
 
 
 @app.command()
@@ -43,7 +44,7 @@ def info(
     if as_json:
         out.print_json(json.dumps(s.to_dict(), default=str))
         return
-    table = Table(title=str(file), show_header=False)
+    table = Table(title=escape(str(file)), show_header=False)
     rows = [
         ("layout", s.layout),
         ("showers", f"{s.n_showers}"),
@@ -58,7 +59,7 @@ def info(
         if k in s.attrs:
             rows.append((k, str(s.attrs[k])))
     for k, v in rows:
-        table.add_row(k, v)
+        table.add_row(escape(k), escape(v))
     out.print(table)
 
 
@@ -68,7 +69,10 @@ def convert(
     output: Path = typer.Option(..., "--output", "-o", help="CaloChallenge-layout file to write"),
 ) -> None:
     """Convert a CaloGAN file to the CaloChallenge layout (calogan geometry, MeV)."""
-    from caloforge.io import convert_calogan
+    from caloforge.outputs import claim_output
 
-    convert_calogan(src, output)
-    out.print(f"wrote {output}")
+    with claim_output(output, inputs=[src]):
+        from caloforge.io import convert_calogan
+
+        convert_calogan(src, output)
+    out.print(f"wrote {escape(str(output))}")

@@ -7,14 +7,19 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from caloforge.cli import app
+from caloforge.outputs import claims
 
-out = Console()
+out = Console(emoji=False)
 
 
 @app.command()
+@claims(
+    "output", kind="dir", inputs=("generated", "reference"), marker="metrics.json", what="report"
+)
 def evaluate(
     generated: Path = typer.Argument(..., help="generated shower file (CaloChallenge layout)"),
     reference: Path = typer.Option(..., "--reference", "-r", help="reference shower file"),
@@ -39,6 +44,9 @@ def evaluate(
     ),
 ) -> None:
     """Compare GENERATED with a reference file: metrics.json and a self-contained index.html."""
+    from caloforge.validate import number
+
+    number(threshold, "--threshold", minimum=0.0, unit="MeV")
     from caloforge.evaluate import evaluate as run_evaluation
 
     metrics = run_evaluation(
@@ -54,7 +62,8 @@ def evaluate(
         on_size_mismatch="raise" if strict_sizes else "subsample",
         progress=True,
     )
-    table = Table(title=f"{generated} vs {reference} ({metrics['protocol']['name']} protocol)")
+    title = f"{generated} vs {reference} ({metrics['protocol']['name']} protocol)"
+    table = Table(title=escape(title))
     table.add_column("metric")
     table.add_column("value", justify="right")
     for mode, c in metrics["classifier"].items():
@@ -69,8 +78,10 @@ def evaluate(
     table.add_row("separation power (response)", f"{metrics['separation_power']['response']:.4f}")
     out.print(table)
     for note in metrics["notes"]:
-        out.print(f"note: {note}")
-    out.print(f"wrote {output / 'index.html'} and {output / 'metrics.json'}")
+        out.print(f"note: {escape(note)}")
+    out.print(
+        f"wrote {escape(str(output / 'index.html'))} and {escape(str(output / 'metrics.json'))}"
+    )
 
 
 @app.command()
@@ -99,4 +110,4 @@ def compare(
         )
     out.print(table)
     for note in result.notes:
-        out.print(f"note: {note}")
+        out.print(f"note: {escape(note)}")

@@ -6,10 +6,16 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from caloforge.cli import app
+from caloforge.cli import app, check_run_dir
 
-out = Console()
+out = Console(emoji=False)
+# copies of caloforge.export.artifact's names, so that bad options fail before torch is imported
+# (tests/test_reliability_dirs.py checks they agree)
+FORMATS = ("onnx", "torchscript")
+PRECISIONS = ("fp32", "fp16", "int8")
+ARTIFACT_FILE = "artifact.json"
 
 
 @app.command()
@@ -30,28 +36,50 @@ def export(
     """Export a model's generator as a standalone artifact and check it against the original.
 
     Exits with status 1 when the export is outside tolerance (the artifact is kept to inspect).
+    The artifact directory is written beside OUTPUT and swapped in only when complete.
     """
-    from caloforge.export import export_model
+    from caloforge import validate as v
+    from caloforge.errors import ConfigError
+    from caloforge.outputs import claim_output
 
-    artifact = export_model(
-        run,
-        output,
-        fmt=fmt,
-        precision=precision,
-        calibration=calibration,
-        n_check=n_check,
-        tolerance=tolerance,
-        seed=seed,
-    )
+    if fmt not in FORMATS:
+        raise ConfigError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
+    if precision not in PRECISIONS:
+        raise ConfigError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+    v.integer(n_check, "--n-check", maximum=100_000, unit="showers")
+    v.number(tolerance, "--tolerance", minimum=0.0)
+    check_run_dir(run)
+    if calibration is not None:
+        from caloforge.io import inspect_file
+
+        inspect_file(calibration)  # a missing or broken file fails before torch is imported
+    with claim_output(
+        output, kind="dir", inputs=[run, calibration], marker=ARTIFACT_FILE,
+        what="artifact directory",
+    ):  # fmt: skip
+        from caloforge.export import export_model
+
+        artifact = export_model(
+            run,
+            output,
+            fmt=fmt,
+            precision=precision,
+            calibration=calibration,
+            n_check=n_check,
+            tolerance=tolerance,
+            seed=seed,
+        )
     size = artifact.file_size / 2**20
-    out.print(f"wrote {output} ({artifact.label}, {artifact.model_path.name} {size:.2f} MiB)")
+    out.print(
+        f"wrote {escape(str(output))} ({artifact.label}, {artifact.model_path.name} {size:.2f} MiB)"
+    )
     inputs = ", ".join(
         f"{s.name} (N, {', '.join(map(str, s.shape))}) {s.role}" for s in artifact.inputs
     )
     out.print(f"inputs: {inputs}; output: showers (N, {artifact.geometry.n_voxels}) MeV")
     check = artifact.check
     colour = "green" if check.passed else "bold red"
-    out.print(f"[{colour}]{check.summary()}[/]", highlight=False)
+    out.print(f"[{colour}]{escape(check.summary())}[/]", highlight=False)
     if not check.passed:
         raise typer.Exit(1)
 
@@ -110,17 +138,51 @@ def bench(
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """Time per shower for each model, precision and batch size, with refsim as the baseline."""
+    from caloforge import validate as v
+    from caloforge.errors import ConfigError
+    from caloforge.outputs import claim_output
+
+    sizes = [v.batch(b, "--batch-sizes") for b in _ints(batch_sizes, "batch sizes")]
+    pairs = _variants(variants)
+    v.workers(threads, "--threads")
+    v.integer(repeats, "--repeats", maximum=10_000)
+    v.integer(warmup, "--warmup", minimum=0, maximum=10_000)
+    v.integer(baseline_showers, "--baseline-showers", maximum=100_000, unit="showers")
+    if device not in ("cpu", "cuda"):
+        raise ConfigError(f"unknown device {device!r}; use cpu or cuda")
+    for run in runs:
+        check_run_dir(run)
+    detector, _, particle = (baseline_detector or "").partition(":")
+    if not no_baseline and detector:
+        from caloforge.refsim import canonical_particle, detector_names
+
+        if detector not in detector_names():
+            raise ConfigError(
+                f"unknown refsim detector {detector!r} for --baseline-detector; use one of "
+                f"{', '.join(detector_names())} (optionally :particle)"
+            )
+        if particle:
+            canonical_particle(particle)
+    with claim_output(output, kind="dir", replace=False, inputs=runs, what="output directory"):
+        _run_bench(
+            runs, output, sizes, pairs, threads, device, repeats, warmup, energies,
+            None if no_baseline else (detector or None, particle or None), baseline_showers,
+            seed,
+        )  # fmt: skip
+
+
+def _run_bench(
+    runs, output, sizes, pairs, threads, device, repeats, warmup, energies, baseline_spec,
+    baseline_showers, seed,
+) -> None:  # fmt: skip
     from caloforge.bench import bench as run_bench
     from caloforge.bench import refsim_baseline
 
-    baseline = None
-    if not no_baseline:
-        detector, _, particle = (baseline_detector or "").partition(":")
-        baseline = refsim_baseline(detector or None, particle or None)
+    baseline = None if baseline_spec is None else refsim_baseline(*baseline_spec)
     result = run_bench(
         runs,
-        batch_sizes=_ints(batch_sizes, "batch sizes"),
-        variants=_variants(variants),
+        batch_sizes=sizes,
+        variants=pairs,
         device=device,
         threads=threads,
         repeats=repeats,
@@ -138,4 +200,4 @@ def bench(
     for what, note in notes.items():
         out.print(f"[yellow]{escape(what)}:[/] {escape(note)}")
     json_path, md_path = result.write(output)
-    out.print(f"wrote {json_path} and {md_path}")
+    out.print(f"wrote {escape(str(json_path))} and {escape(str(md_path))}")

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from caloforge.cli import app
+from caloforge.cli import app, check_run_dir
 
-out = Console()
+out = Console(emoji=False)
 
 
 @app.command("models")
@@ -48,6 +49,10 @@ def train(
     ),
 ) -> None:
     """Train a model on shower files; checkpoints (safetensors + JSON) go to --output each epoch."""
+    from caloforge import validate as v
+
+    v.integer(epochs, "--epochs", maximum=1_000_000)
+    v.integer(max_showers, "--max-showers")
     from caloforge.workflows import load_config
     from caloforge.workflows import train as run_train
 
@@ -55,7 +60,7 @@ def train(
         model, [str(p) for p in data], output, geometry=geometry, val=val, config=load_config(config),
         epochs=epochs, seed=seed, resume=resume, max_showers=max_showers,
     )  # fmt: skip
-    out.print(f"trained {m.model_name} ({m.n_parameters()} parameters) -> {output}")
+    out.print(f"trained {m.model_name} ({m.n_parameters()} parameters) -> {escape(str(output))}")
 
 
 @app.command()
@@ -93,23 +98,32 @@ def generate(
     ),
 ) -> None:
     """Generate showers with a trained model, in the CaloChallenge file layout."""
-    from caloforge.workflows import generate as run_generate
-    from caloforge.workflows import load_config
+    from caloforge import validate as v
+    from caloforge.outputs import claim_output
 
-    r = run_generate(
-        run, output, n=n, energies=energies, energies_from=energies_from, sampler=sampler,
-        hardware=load_config(hardware), seed=seed, batch_size=batch_size, workers=workers,
-        scheduler=scheduler,
-    )  # fmt: skip
-    out.print(f"wrote {r['n']} showers to {output} in {r['seconds']:.2f} s")
+    v.showers(n)
+    v.batch(batch_size, "--batch-size")
+    v.workers(workers)
+    check_run_dir(run)
+    with claim_output(output, inputs=[energies_from, run]):
+        from caloforge.workflows import generate as run_generate
+        from caloforge.workflows import load_config
+
+        r = run_generate(
+            run, output, n=n, energies=energies, energies_from=energies_from, sampler=sampler,
+            hardware=load_config(hardware), seed=seed, batch_size=batch_size, workers=workers,
+            scheduler=scheduler,
+        )  # fmt: skip
+    out.print(f"wrote {r['n']} showers to {escape(str(output))} in {r['seconds']:.2f} s")
 
 
 @app.command()
 def describe(run: Path = typer.Argument(..., help="trained model directory")) -> None:
     """Describe a trained model: architecture, options, parameters (circuits for quantum models)."""
+    check_run_dir(run)
     from caloforge.models.base import load_generator
 
-    out.print(load_generator(run).describe(), highlight=False)
+    out.print(load_generator(run).describe(), highlight=False, markup=False)
 
 
 @app.command()
@@ -120,6 +134,13 @@ def demo(
     n_train: int = typer.Option(8000, "--n-train", help="reference showers to train on"),
 ) -> None:
     """The main job end to end: simulate ds2 showers, train the QVAE, generate, evaluate, report."""
-    from caloforge.workflows import demo as run_demo
+    from caloforge import validate as v
 
-    run_demo(out_dir, seed=seed, minutes=minutes, n_train=n_train)
+    v.number(minutes, "--minutes", positive=True, maximum=10_000, unit="minutes")
+    v.showers(n_train, "--n-train")
+    from caloforge.outputs import claim_output
+
+    with claim_output(out_dir, kind="dir", replace=False, what="demo directory"):
+        from caloforge.workflows import demo as run_demo
+
+        run_demo(out_dir, seed=seed, minutes=minutes, n_train=n_train)

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from caloforge.cli import app
 
-out = Console()
+out = Console(emoji=False)
 
 
 @app.command()
@@ -51,14 +52,28 @@ def simulate(
     ),
 ) -> None:
     """Simulate showers with the reference simulator and write them atomically, in chunks."""
-    from caloforge.refsim import simulate_to_file
+    from caloforge import validate as v
+    from caloforge.outputs import claim_output
 
-    path = simulate_to_file(
-        output, detector, particle, energies, n=n, seed=seed, chunk_size=chunk_size,
-        theta=theta, phi=phi, offset_mm=(offset_x, offset_y), noise_mev=noise, progress=True,
-        workers=workers, scheduler=scheduler,
-    )  # fmt: skip
-    out.print(f"wrote {n} {particle} showers in {detector} to {path}")
+    v.showers(n)
+    v.batch(chunk_size, "--chunk-size")
+    v.chunks(n, chunk_size)
+    v.workers(workers)
+    for value, option, unit in (
+        (theta, "--theta", "rad"), (phi, "--phi", "rad"), (offset_x, "--offset-x", "mm"),
+        (offset_y, "--offset-y", "mm"),
+    ):  # fmt: skip
+        v.number(value, option, unit=unit)
+    v.number(noise, "--noise", minimum=0.0, unit="MeV")
+    with claim_output(output):
+        from caloforge.refsim import simulate_to_file
+
+        path = simulate_to_file(
+            output, detector, particle, energies, n=n, seed=seed, chunk_size=chunk_size,
+            theta=theta, phi=phi, offset_mm=(offset_x, offset_y), noise_mev=noise, progress=True,
+            workers=workers, scheduler=scheduler,
+        )  # fmt: skip
+    out.print(f"wrote {n} {escape(particle)} showers in {escape(detector)} to {escape(str(path))}")
 
 
 @app.command()

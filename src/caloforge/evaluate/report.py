@@ -46,6 +46,7 @@ from caloforge.evaluate.histograms import (
 from caloforge.geometry import Geometry, match_geometry, resolve_geometry
 from caloforge.io import Showers, inspect_file, iter_showers
 from caloforge.ioutil import atomic_path
+from caloforge.outputs import writes_dir
 
 Source = str | os.PathLike | Showers
 #: voxel inputs of the low-level classifiers are capped at this many bytes (both samples)
@@ -190,6 +191,7 @@ class _Progress:
 
 
 # --------------------------------------------------------------------------- evaluate
+@writes_dir("out_dir", marker="metrics.json", inputs=("generated", "reference"), what="report")
 def evaluate(
     generated: Source,
     reference: Source,

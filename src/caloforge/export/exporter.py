@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -36,6 +35,7 @@ from caloforge.export.source import (
 )
 from caloforge.export.torchscript import save_torchscript
 from caloforge.export.verify import compare_showers, tolerance_for
+from caloforge.outputs import atomic_dir
 
 FORMATS = tuple(MODEL_FILES)
 
@@ -120,9 +120,25 @@ def export_model(
             f"expected ({n_check}, {model.geometry.n_voxels}) for geometry {model.geometry.name!r}"
         )
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / ARTIFACT_FILE).unlink(missing_ok=True)  # no stale description during the export
+    final_dir = Path(out_dir)
+    # everything is written into a temporary sibling that replaces the old artifact only when
+    # complete: an interrupted or failed export leaves the previous artifact as it was
+    with atomic_dir(
+        final_dir, inputs=[run_dir, calibration], marker=ARTIFACT_FILE, what="artifact directory"
+    ) as staging:
+        _write_export(
+            staging, model, module, fmt, precision, quantization, calibration, cal_energies,
+            example, latents, names, specs, original, tol, seed, run_dir,
+        )  # fmt: skip
+    artifact = load_artifact(final_dir)
+    return artifact
+
+
+def _write_export(
+    out_dir, model, module, fmt, precision, quantization, calibration, cal_energies, example,
+    latents, names, specs, original, tol, seed, run_dir,
+) -> None:  # fmt: skip
+    """Export into the (staging) directory ``out_dir``: model file, inputs, voxels, check."""
     model_path = out_dir / MODEL_FILES[fmt]
     extra: dict = {}
     try:
@@ -181,8 +197,6 @@ def export_model(
         ) from exc
     result = compare_showers(original, exported, tol, model.geometry)
     write_artifact(out_dir, check=result, **common)
-    artifact.meta = json.loads((out_dir / ARTIFACT_FILE).read_text())
-    return artifact
 
 
 def _export_onnx(

@@ -1,0 +1,87 @@
+"""Ctrl-C and SIGTERM, handled once for every command.
+
+:func:`handled` (around every CLI command) makes SIGINT and SIGTERM raise
+:class:`~caloforge.errors.Interrupted` in the main thread. Because that is a BaseException,
+``with`` blocks unwind on the way out: temporary outputs are removed
+(:mod:`caloforge.outputs`), Dask worker processes are terminated (:mod:`caloforge.scaleout`),
+and the CLI prints one line, ``interrupted``, and exits with 128 + the signal number (130 for
+Ctrl-C, 143 for SIGTERM).
+
+An exception raised by a signal handler is lost when the signal arrives while Python runs a
+finaliser (``__del__``, a weakref callback): Python prints "Exception ignored ..." and carries
+on. The hook installed here drops that message and remembers the signal; the writers' loops
+call :func:`check` between chunks, which raises it again, so the run still stops.
+
+Further signals while the run is already unwinding are ignored, so a second Ctrl-C cannot cut
+the clean-up short (SIGKILL still can; see ``scaleout`` for the workers in that case).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+
+from caloforge.errors import Interrupted
+
+_state: dict = {"signum": None, "lost": False, "installed": False}
+
+
+def _handler(signum, frame) -> None:
+    if _state["signum"] is not None:
+        return  # already unwinding: let the clean-up finish
+    _state["signum"] = signum
+    raise Interrupted(signum)
+
+
+def _unraisable(hook):
+    def quiet(unraisable) -> None:
+        if isinstance(unraisable.exc_value, Interrupted | KeyboardInterrupt):
+            _state["lost"] = True  # raised inside a finaliser: check() raises it again
+            return
+        hook(unraisable)
+
+    return quiet
+
+
+@contextlib.contextmanager
+def handled() -> Iterator[None]:
+    """Route SIGINT and SIGTERM to :class:`Interrupted` inside the block (main thread only);
+    the previous handlers are restored afterwards (the CLI runs inside pytest too)."""
+    if _state["installed"] or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    hook = sys.unraisablehook
+    _state.update(signum=None, lost=False, installed=True)
+    for sig, handler in previous.items():
+        if handler is not signal.SIG_IGN:  # ignored by the caller (nohup, `cmd &`): keep it so
+            signal.signal(sig, _handler)
+    sys.unraisablehook = _unraisable(hook)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        sys.unraisablehook = hook
+        _state["installed"] = False
+
+
+def check() -> None:
+    """Raise :class:`Interrupted` if a signal arrived whose exception was lost in a finaliser."""
+    if _state["lost"] and _state["signum"] is not None:
+        _state["lost"] = False
+        raise Interrupted(_state["signum"])
+
+
+def interrupted() -> int | None:
+    """The signal number received so far, or None."""
+    return _state["signum"]
+
+
+def ignore_in_worker() -> None:
+    """For worker processes: ignore Ctrl-C (the parent stops them) and restore SIGTERM."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -1,0 +1,69 @@
+"""Signals are handled once (caloforge.signals): SIGINT/SIGTERM raise Interrupted, an interrupt
+that lands inside a finaliser is neither printed ("Exception ignored ...") nor lost, and the
+previous handlers come back afterwards."""
+
+from __future__ import annotations
+
+import gc
+import os
+import signal
+
+import pytest
+
+from caloforge import signals
+from caloforge.errors import Interrupted
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_raises_interrupted_with_its_exit_code(sig, code):
+    before = signal.getsignal(sig)
+    with pytest.raises(Interrupted) as info, signals.handled():
+        os.kill(os.getpid(), sig)
+        for _ in range(10**7):  # the handler runs at the next bytecode boundary
+            pass
+    assert info.value.exit_code == code
+    assert signal.getsignal(sig) is before
+
+
+class _SlowFinaliser:
+    def __del__(self) -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+        for _ in range(10**6):  # the signal arrives while Python runs the finaliser
+            pass
+
+
+def test_interrupt_inside_a_finaliser_is_not_lost_nor_printed(capsys):
+    with signals.handled():
+        obj = _SlowFinaliser()
+        del obj  # Interrupted is raised inside __del__, where Python can only report it
+        gc.collect()
+        assert signals.interrupted() == signal.SIGINT
+        with pytest.raises(Interrupted):
+            signals.check()  # the writers call this between chunks
+        signals.check()  # raised once, not again
+    assert "Exception ignored" not in capsys.readouterr().err
+
+
+def test_a_second_signal_does_not_cut_the_clean_up_short():
+    cleaned = []
+    with pytest.raises(Interrupted), signals.handled():
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(10**7):
+                pass
+        finally:
+            os.kill(os.getpid(), signal.SIGTERM)  # ignored while unwinding
+            for _ in range(10**6):
+                pass
+            cleaned.append(True)
+    assert cleaned == [True]
+
+
+def test_an_inherited_ignore_is_respected():
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with signals.handled():
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) is signals._handler
+    finally:
+        signal.signal(signal.SIGINT, previous)
