@@ -49,6 +49,12 @@ def simulate(
         help="Dask scheduler: processes (default), threads, synchronous or tcp://HOST:PORT of a "
         "dask.distributed cluster",
     ),
+    hits: Path = typer.Option(
+        None,
+        "--hits",
+        help="also write every shower's energy spots as a point cloud (x, y, z mm; energy MeV) "
+        "to this HDF5 file (ragged layout, docs/refsim.md); serial, no --noise",
+    ),
 ) -> None:
     """Simulate showers with the reference simulator and write them atomically, in chunks."""
     from caloforge.refsim import simulate_to_file
@@ -56,9 +62,11 @@ def simulate(
     path = simulate_to_file(
         output, detector, particle, energies, n=n, seed=seed, chunk_size=chunk_size,
         theta=theta, phi=phi, offset_mm=(offset_x, offset_y), noise_mev=noise, progress=True,
-        workers=workers, scheduler=scheduler,
+        workers=workers, scheduler=scheduler, hits_path=hits,
     )  # fmt: skip
     out.print(f"wrote {n} {particle} showers in {detector} to {path}")
+    if hits is not None:
+        out.print(f"wrote their hits to {hits}")
 
 
 @app.command()

@@ -22,6 +22,8 @@ from caloforge.refsim.materials import Stack
 
 #: mean photon conversion depth, X0
 CONVERSION_DEPTH_X0 = 9.0 / 7.0
+#: radius given to the single spot of a MIP track, mm (it sits on the axis)
+TRACK_RADIUS_MM = 1e-3
 
 
 def _ln_y(energy_gev: np.ndarray, stack: Stack) -> np.ndarray:
@@ -66,10 +68,14 @@ def average_profile(energy_gev: np.ndarray, stack: Stack) -> tuple[np.ndarray, n
 
 
 def sample_profiles(
-    energy_gev: np.ndarray, stack: Stack, rng: np.random.Generator
+    energy_gev: np.ndarray, stack: Stack, rng: np.random.Generator, sigma_scale: float = 1.0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Draw the per-shower (T in X0, alpha), each shape (N,), with their correlation."""
+    """Draw the per-shower (T in X0, alpha), each shape (N,), with their correlation.
+
+    ``sigma_scale`` multiplies the GFlash widths sigma(ln T) and sigma(ln alpha).
+    """
     mu_t, mu_a, s_t, s_a, rho = mean_log_params(energy_gev, stack)
+    s_t, s_a = s_t * sigma_scale, s_a * sigma_scale
     z1, z2 = rng.standard_normal((2, len(mu_t)))
     plus, minus = np.sqrt((1.0 + rho) / 2.0), np.sqrt((1.0 - rho) / 2.0)
     ln_t = mu_t + s_t * (plus * z1 + minus * z2)
@@ -106,7 +112,7 @@ def n_spots(energy_gev: np.ndarray, stack: Stack) -> np.ndarray:
     """Parametrized number of spots per shower (float), shape (N,)."""
     if stack.is_homogeneous:
         return 93.0 * np.log(stack.z) * energy_gev**0.876
-    return 10.3 / stack.c_s * energy_gev**0.959
+    return 10.3 / stack.c_s_amaldi * energy_gev**0.959
 
 
 def spot_profile(t: np.ndarray, alpha: np.ndarray, stack: Stack) -> tuple[np.ndarray, np.ndarray]:
@@ -140,32 +146,90 @@ def stochastic_round(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.floor(x + rng.random(x.shape)).astype(np.int64)
 
 
+def layer_fractions(
+    alpha: np.ndarray, t_max: np.ndarray, lo: np.ndarray, hi: np.ndarray
+) -> np.ndarray:
+    """Fraction of a gamma profile (alpha, T) in layers [lo, hi) (depths from start, (N, L))."""
+    beta = ((alpha - 1.0) / t_max)[:, None]
+    return gammainc(alpha[:, None], beta * hi) - gammainc(alpha[:, None], beta * lo)
+
+
+def primary_track(
+    detector: Detector, length_x0: np.ndarray, cos_theta: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(visible, true) MeV, each (N, L), of a MIP track from the face to ``length_x0``.
+
+    ``length_x0`` is measured along the axis; the track loses dE/dx (the whole stack) and
+    shows dE/dx f_mip / normalisation in the file.
+    """
+    lo, hi = (b / cos_theta for b in detector.bounds_x0)
+    overlap = np.clip(np.minimum(hi[None, :], length_x0[:, None]) - lo[None, :], 0.0, None)
+    x0_mm = np.array([s.x0_mm for s in detector.stacks])
+    path_mm = overlap * x0_mm[None, :]
+    true = path_mm * np.array([s.mip_mev_per_mm for s in detector.stacks])[None, :]
+    return path_mm * detector.mip_visible_per_mm[None, :], true
+
+
 def em_deposits(
     detector: Detector,
     energy_mev: np.ndarray,
     particle: str,
     incidence: Incidence,
     rng: np.random.Generator,
-) -> LayerDeposits:
-    """Layer deposits of N electromagnetic showers (``particle`` electron/positron/photon)."""
-    stack = detector.em_stack
-    e_gev = np.asarray(energy_mev, dtype=float) / 1000.0
-    n = len(e_gev)
-    t_max, alpha = sample_profiles(e_gev, stack, rng)
-    start = (
-        rng.exponential(CONVERSION_DEPTH_X0, n) if particle == "photon" else np.zeros(n)
-    )  # X0 along the axis
-    edges = detector.edges_x0 / incidence.cos_theta
-    depth = np.clip(edges[None, :] - start[:, None], 0.0, None)  # (N, L + 1)
-    true = energy_mev[:, None] * gamma_layer_fractions(alpha, t_max, depth)
-    visible = sampling_smear(true, detector.c_s, rng)
+) -> list[LayerDeposits]:
+    """Layer deposits of N EM showers (electron/positron/photon): [core, halo, primary track]."""
+    stack, tune = detector.em_stack, detector.tune
+    e_mev = np.asarray(energy_mev, dtype=float)
+    e_gev = e_mev / 1000.0
+    n, n_layers = len(e_gev), detector.n_layers
+    cos_t = incidence.cos_theta
+    t_max, alpha = sample_profiles(e_gev, stack, rng, sigma_scale=tune.profile_sigma_scale)
+    t_max = np.maximum(t_max * tune.t_scale, 1.0)
+    if particle == "photon":
+        start = rng.exponential(CONVERSION_DEPTH_X0, n)  # X0 along the axis
+        track_vis = np.zeros((n, n_layers))
+        track_true = track_vis
+    else:
+        start = np.zeros(n)
+        length = rng.exponential(tune.track_x0, n) if tune.track_x0 > 0 else np.zeros(n)
+        track_vis, track_true = primary_track(detector, length, cos_t)
+    lo, hi = (b / cos_t for b in detector.bounds_x0)
+    d_lo = np.clip(lo[None, :] - start[:, None], 0.0, None)  # (N, L)
+    d_hi = np.clip(hi[None, :] - start[:, None], 0.0, None)
+    e_shower = np.clip(e_mev - track_true.sum(axis=1), 0.0, None)[:, None]
+    main = (1.0 - tune.early_fraction) * layer_fractions(alpha, t_max, d_lo, d_hi)
+    early = tune.early_fraction * (np.exp(-d_lo / tune.early_x0) - np.exp(-d_hi / tune.early_x0))
+    true = e_shower * (main + early)
+    scale = detector.em_scale[None, :]
+    if tune.constant_term > 0:
+        scale = scale * np.clip(1.0 + tune.constant_term * rng.standard_normal((n, 1)), 0.0, None)
+    visible = sampling_smear(true, detector.c_s, rng) * scale
 
+    # spots: the main part follows the GFlash spot profile, the early part its own profile
     ts, a_s = spot_profile(t_max, alpha, stack)
-    expected = n_spots(e_gev, stack)[:, None] * gamma_layer_fractions(a_s, ts, depth)
+    spot_main = (1.0 - tune.early_fraction) * layer_fractions(a_s, ts, d_lo, d_hi)
+    expected = tune.spot_factor * n_spots(e_gev, stack)[:, None] * (spot_main + early)
     spots = stochastic_round(expected, rng)
     spots = np.where(visible > 0, np.maximum(spots, 1), 0)
+    # the wide part (halo + early component) takes a binomial share of the spots; spots keep
+    # equal energies within a layer
+    wide = np.divide(
+        tune.halo_fraction * main + early, main + early, out=np.zeros_like(main),
+        where=(main + early) > 0,
+    )  # fmt: skip
+    wide_k = rng.binomial(spots, np.clip(wide, 0.0, 1.0))
+    share = np.divide(wide_k, spots, out=np.zeros(spots.shape), where=spots > 0)
 
-    tau = 0.5 * (depth[:, 1:] + depth[:, :-1]) / t_max[:, None]
+    tau = 0.5 * (d_lo + d_hi) / t_max[:, None]
     r_core, r_tail, p = radial_params(tau, e_gev[:, None], stack)
+    r_core = r_core * tune.core_scale
+    r_tail = np.maximum(r_tail, r_core)
     rm = detector.moliere_mm[None, :]
-    return LayerDeposits(visible, spots, p, r_core * rm, r_tail * rm)
+    halo_r = np.broadcast_to(tune.halo_radius_rm * rm, (n, n_layers))
+    ones = np.ones((n, n_layers))
+    tiny = np.full((n, n_layers), TRACK_RADIUS_MM)
+    return [
+        LayerDeposits(visible * (1.0 - share), spots - wide_k, p, r_core * rm, r_tail * rm),
+        LayerDeposits(visible * share, wide_k, ones, halo_r, halo_r),
+        LayerDeposits(track_vis, (track_vis > 0).astype(np.int64), ones, tiny, tiny),
+    ]
