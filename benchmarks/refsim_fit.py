@@ -29,23 +29,42 @@ from caloforge.refsim.validation import SAMPLES, compare_sample, load_reference 
 
 DS2_PARAMS = (
     # name, start, lower, upper
-    ("e_over_mip", 0.72, 0.6, 0.85),
-    ("c_s", 0.35, 0.1, 0.6),
-    ("track_x0", 1.0, 0.05, 10.0),
-    ("early_fraction", 0.03, 0.0, 0.3),
-    ("early_x0", 1.5, 0.2, 10.0),
-    ("t_scale", 0.9, 0.5, 1.5),
-    ("profile_sigma_scale", 1.3, 0.5, 3.0),
+    ("e_over_mip", 0.7355, 0.6, 0.85),
+    ("c_s", 0.32, 0.1, 0.6),
+    ("track_x0", 1.24, 0.05, 10.0),
+    ("early_fraction", 0.021, 0.0, 0.3),
+    ("early_x0", 2.16, 0.2, 10.0),
+    ("t_scale", 1.03, 0.5, 1.5),
+    ("profile_sigma_scale", 1.08, 0.5, 3.0),
     ("halo_fraction", 0.05, 0.0, 0.5),
-    ("halo_radius_rm", 2.0, 0.5, 6.0),
-    ("core_scale", 1.2, 0.5, 3.0),
-    ("spot_factor", 1.0, 0.2, 5.0),
+    ("halo_slope", 0.03, 0.0, 0.3),
+    ("halo_radius_rm", 1.9, 0.5, 6.0),
+    ("core_scale", 1.29, 0.5, 3.0),
+    ("spot_factor", 0.97, 0.2, 5.0),
+    ("track_radius_mm", 1.5, 0.1, 6.0),
+    ("halo_spot_factor", 2.0, 0.5, 20.0),
+    ("halo_growth", 0.5, -1.0, 3.0),
+    ("early_radius_rm", 1.0, 0.1, 5.0),
+)
+#: parameters that only move energy sideways (fitted to the voxel statistics alone)
+LATERAL = (
+    "halo_fraction",
+    "halo_slope",
+    "halo_radius_rm",
+    "core_scale",
+    "spot_factor",
+    "track_radius_mm",
+    "halo_spot_factor",
+    "halo_growth",
+    "early_radius_rm",
 )
 DS1_PARAMS = (
     ("upstream_x0", 2.0, 0.5, 4.0),
     ("ps_strips_x0", 0.5, 0.0, 2.0),
     ("pion_start_lambda", 1.0, 0.5, 1.6),
     ("e_over_h", 1.4, 1.0, 3.0),
+    ("hadron_length_scale", 1.3, 0.7, 3.0),
+    ("t_scale", 0.9, 0.4, 1.5),
 )
 
 
@@ -59,21 +78,26 @@ def ds2_detector(values: dict):
     return replace(base, sections=(Section(stack, 45, 3.4),), em_stack=stack, tune=tune)
 
 
-def ds2_loss(values: dict, n: int, seed: int, ref: dict) -> float:
+def ds2_loss(values: dict, n: int, seed: int, ref: dict, only: str = "all") -> float:
     det = ds2_detector(values)
     showers = simulate(det, "electron", SAMPLES["ds2-electron"][2], n=n, seed=seed)
     showers.attrs["geometry"] = "ds2"
+    if only == "longitudinal":
+        ref = {k: v for k, v in ref.items() if not k.startswith("voxel")}
     res = compare_sample(showers, ref, seed=seed)
+    if only == "lateral":
+        return float((res["voxel"]["mean_abs_diff"] / 0.12) ** 2)
     real, sim = res["real"], res["refsim"]
     terms = [
         ((sim["response_mean"] - real["response_mean"]) / 0.01) ** 2,
-        ((sim["response_std"] / real["response_std"] - 1) / 0.1) ** 2,
+        ((sim["response_std"] / real["response_std"] - 1) / 0.05) ** 2,
     ]
     rm, sm = np.array(real["logit_u_mean"][:31]), np.array(sim["logit_u_mean"][:31])
     rs, ss = np.array(real["logit_u_std"][:31]), np.array(sim["logit_u_std"][:31])
     terms.append(np.mean(((sm - rm) / 0.25) ** 2) * 4)
     terms.append(np.mean(((ss / rs - 1) / 0.15) ** 2) * 4)
-    terms.append((res["voxel"]["mean_abs_diff"] / 0.12) ** 2)
+    if "voxel" in res:
+        terms.append((res["voxel"]["mean_abs_diff"] / 0.12) ** 2)
     return float(sum(terms))
 
 
@@ -84,7 +108,12 @@ def ds1_detectors(values: dict):
     out = {}
     for name in ("ds1-photons", "ds1-pions"):
         base = get_detector(name)
-        tune = replace(base.tune, pion_start_lambda=values["pion_start_lambda"])
+        tune = replace(
+            base.tune,
+            pion_start_lambda=values["pion_start_lambda"],
+            hadron_length_scale=values["hadron_length_scale"],
+            t_scale=values["t_scale"],
+        )
         out[name] = replace(base, dead_mm=dead, tune=tune, e_over_h=values["e_over_h"])
     return out
 
@@ -97,7 +126,7 @@ def ds1_loss(values: dict, n: int, seed: int, refs: dict) -> float:
         showers = simulate(dets[name], particle, spec, n=n, seed=seed)
         res = compare_sample(showers, refs[key], seed=seed)
         real, sim = res["real"], res["refsim"]
-        total += ((sim["response_mean"] - real["response_mean"]) / 0.015) ** 2
+        total += ((sim["response_mean"] - real["response_mean"]) / 0.008) ** 2
         rsh, ssh = np.array(real["typical_share"]), np.array(sim["typical_share"])
         total += float(np.sum(((ssh - rsh) / 0.025) ** 2))
     return total
@@ -110,20 +139,30 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--maxfev", type=int, default=300)
     ap.add_argument("--start", default="", help="name=value,... overriding the start values")
+    ap.add_argument(
+        "--only",
+        choices=("all", "lateral", "longitudinal"),
+        default="all",
+        help="ds2: fit only these parameters (the others stay at their start)",
+    )
     args = ap.parse_args(argv)
     specs = DS2_PARAMS if args.which == "ds2" else DS1_PARAMS
-    names = [s[0] for s in specs]
     start = {s[0]: s[1] for s in specs}
     for item in filter(None, args.start.split(",")):
         k, v = item.split("=")
         start[k] = float(v)
+    if args.which == "ds2" and args.only != "all":
+        keep = (lambda k: k in LATERAL) if args.only == "lateral" else (lambda k: k not in LATERAL)
+        specs = tuple(s for s in specs if keep(s[0]))
+    fixed = {k: v for k, v in start.items() if k not in {s[0] for s in specs}}
+    names = [s[0] for s in specs]
     lo = np.array([s[2] for s in specs])
     hi = np.array([s[3] for s in specs])
     if args.which == "ds2":
         ref = load_reference("ds2-electron")
 
         def loss_of(values):
-            return ds2_loss(values, args.n, args.seed, ref)
+            return ds2_loss(values, args.n, args.seed, ref, args.only)
     else:
         refs = {k: load_reference(k) for k in ("ds1-photons-photon", "ds1-pions-pion")}
 
@@ -134,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def objective(z: np.ndarray) -> float:
         x = lo + (hi - lo) / (1 + np.exp(-z))  # bounded, smooth
-        values = dict(zip(names, x, strict=True))
+        values = {**fixed, **dict(zip(names, x, strict=True))}
         loss = loss_of(values)
         if loss < best[0]:
             best[:] = [loss, values]

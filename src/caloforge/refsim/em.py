@@ -22,8 +22,14 @@ from caloforge.refsim.materials import Stack
 
 #: mean photon conversion depth, X0
 CONVERSION_DEPTH_X0 = 9.0 / 7.0
-#: radius given to the single spot of a MIP track, mm (it sits on the axis)
+#: radius given to the single spot of a hadron's MIP track, mm (it sits on the axis)
 TRACK_RADIUS_MM = 1e-3
+#: spots per layer of an electron's primary track (delta rays, multiple scattering)
+TRACK_SPOTS = 2
+#: Landau-like (Moyal) width of the track energy per layer, relative to its mean: thin
+#: silicon (2 x 0.3 mm per ds2 layer) has FWHM / MPV ~ 0.3 per sensor
+TRACK_LANDAU_XI = 0.15
+_MOYAL_MEAN = float(np.euler_gamma + np.log(2.0))
 
 
 def _ln_y(energy_gev: np.ndarray, stack: Stack) -> np.ndarray:
@@ -177,7 +183,10 @@ def em_deposits(
     incidence: Incidence,
     rng: np.random.Generator,
 ) -> list[LayerDeposits]:
-    """Layer deposits of N EM showers (electron/positron/photon): [core, halo, primary track]."""
+    """Layer deposits of N EM showers (electron/positron/photon).
+
+    Returns [core, halo, early component, primary track], each with arrays (N, L).
+    """
     stack, tune = detector.em_stack, detector.tune
     e_mev = np.asarray(energy_mev, dtype=float)
     e_gev = e_mev / 1000.0
@@ -193,6 +202,9 @@ def em_deposits(
         start = np.zeros(n)
         length = rng.exponential(tune.track_x0, n) if tune.track_x0 > 0 else np.zeros(n)
         track_vis, track_true = primary_track(detector, length, cos_t)
+        # Moyal variate -ln(Z^2), Z ~ N(0, 1): mean gamma + ln 2, a Landau-like right tail
+        moyal = -np.log(rng.standard_normal(track_vis.shape) ** 2 + 1e-300)
+        track_vis = track_vis * np.clip(1.0 + TRACK_LANDAU_XI * (moyal - _MOYAL_MEAN), 0.0, None)
     lo, hi = (b / cos_t for b in detector.bounds_x0)
     d_lo = np.clip(lo[None, :] - start[:, None], 0.0, None)  # (N, L)
     d_hi = np.clip(hi[None, :] - start[:, None], 0.0, None)
@@ -205,31 +217,39 @@ def em_deposits(
         scale = scale * np.clip(1.0 + tune.constant_term * rng.standard_normal((n, 1)), 0.0, None)
     visible = sampling_smear(true, detector.c_s, rng) * scale
 
-    # spots: the main part follows the GFlash spot profile, the early part its own profile
+    # spots: the main part follows the GFlash spot profile, the early part its own profile;
+    # spots carry equal energies within a layer
     ts, a_s = spot_profile(t_max, alpha, stack)
     spot_main = (1.0 - tune.early_fraction) * layer_fractions(a_s, ts, d_lo, d_hi)
-    expected = tune.spot_factor * n_spots(e_gev, stack)[:, None] * (spot_main + early)
-    spots = stochastic_round(expected, rng)
+    per_shower = tune.spot_factor * n_spots(e_gev, stack)[:, None]
+    spots = stochastic_round(per_shower * (spot_main + early), rng)
     spots = np.where(visible > 0, np.maximum(spots, 1), 0)
-    # the wide part (halo + early component) takes a binomial share of the spots; spots keep
-    # equal energies within a layer
-    wide = np.divide(
-        tune.halo_fraction * main + early, main + early, out=np.zeros_like(main),
-        where=(main + early) > 0,
-    )  # fmt: skip
-    wide_k = rng.binomial(spots, np.clip(wide, 0.0, 1.0))
-    share = np.divide(wide_k, spots, out=np.zeros(spots.shape), where=spots > 0)
-
+    early_share = np.divide(early, main + early, out=np.zeros_like(main), where=(main + early) > 0)
+    early_k = rng.binomial(spots, np.clip(early_share, 0.0, 1.0))
+    spots = spots - early_k
+    early_e = visible * np.divide(early_k, spots + early_k, out=np.zeros(spots.shape),
+                                  where=(spots + early_k) > 0)  # fmt: skip
+    visible = visible - early_e
     tau = 0.5 * (d_lo + d_hi) / t_max[:, None]
     r_core, r_tail, p = radial_params(tau, e_gev[:, None], stack)
     r_core = r_core * tune.core_scale
     r_tail = np.maximum(r_tail, r_core)
+    # the halo takes a binomial share of the main part's spots, growing with depth (the late
+    # shower is dominated by soft photons); spots keep equal energies within a layer
+    halo = np.clip(tune.halo_fraction + tune.halo_slope * (tau - 1.0), 0.0, 0.9)
+    wide_k = rng.binomial(spots, halo)
+    share = np.divide(wide_k, spots, out=np.zeros(spots.shape), where=spots > 0)
+    # soft halo deposits are many and small: the halo's energy is shared by more spots
+    halo_k = stochastic_round(tune.halo_spot_factor * wide_k, rng)
+    halo_k = np.where(wide_k > 0, np.maximum(halo_k, 1), 0)
     rm = detector.moliere_mm[None, :]
-    halo_r = np.broadcast_to(tune.halo_radius_rm * rm, (n, n_layers))
+    halo_r = tune.halo_radius_rm * rm * ((1.0 + tau) / 2.0) ** tune.halo_growth
     ones = np.ones((n, n_layers))
-    tiny = np.full((n, n_layers), TRACK_RADIUS_MM)
+    early_r = np.broadcast_to(tune.early_radius_rm * rm, (n, n_layers))
+    track_r = np.full((n, n_layers), max(tune.track_radius_mm, TRACK_RADIUS_MM))
     return [
         LayerDeposits(visible * (1.0 - share), spots - wide_k, p, r_core * rm, r_tail * rm),
-        LayerDeposits(visible * share, wide_k, ones, halo_r, halo_r),
-        LayerDeposits(track_vis, (track_vis > 0).astype(np.int64), ones, tiny, tiny),
+        LayerDeposits(visible * share, halo_k, ones, halo_r, halo_r),
+        LayerDeposits(early_e, early_k, ones, early_r, early_r),
+        LayerDeposits(track_vis, TRACK_SPOTS * (track_vis > 0), ones, track_r, track_r),
     ]

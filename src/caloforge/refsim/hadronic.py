@@ -50,12 +50,16 @@ def pion_deposits(
     lo_mm, hi_mm = (b / cos_t for b in detector.bounds_mm)  # path length along the axis
     lo_x0, hi_x0 = (b / cos_t for b in detector.bounds_x0)
     lo_lam, hi_lam = (b / cos_t for b in detector.bounds_lambda)
-    # depth scales with the dead material in front of each layer included: (L + 1) knots
-    knots_lam = np.concatenate([[0.0], hi_lam])
+
+    # depth conversions through dead material and layers: knots 0, lo_0, hi_0, lo_1, hi_1 ...
+    def knots(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        return np.concatenate([[0.0], np.stack([lo, hi], axis=1).ravel()])
+
     start_lam = rng.exponential(detector.tune.pion_start_lambda, n)
     interacts = start_lam < hi_lam[-1]
-    start_mm = np.interp(start_lam, knots_lam, np.concatenate([[0.0], hi_mm]))
-    start_x0 = np.interp(start_lam, knots_lam, np.concatenate([[0.0], hi_x0]))
+    start_mm = np.interp(start_lam, knots(lo_lam, hi_lam), knots(lo_mm, hi_mm))
+    start_x0 = np.interp(start_lam, knots(lo_lam, hi_lam), knots(lo_x0, hi_x0))
+    knots_lam = np.concatenate([[0.0], hi_lam])
 
     # minimum-ionising track up to the interaction point (also through the dead material)
     path = np.clip(np.minimum(hi_mm[None, :], start_mm[:, None]) - lo_mm[None, :], 0.0, None)
@@ -79,7 +83,8 @@ def pion_deposits(
     x0_mm = np.array([s.x0_mm for s in detector.stacks])[layer_of_start]
     lam_mm = detector.lambda_mm[layer_of_start]
     em_integral = w * x0_mm / B_EM**a
-    c1_mean = em_integral / (em_integral + (1.0 - w) * lam_mm / D_HAD**a)
+    d_had = D_HAD / detector.tune.hadron_length_scale
+    c1_mean = em_integral / (em_integral + (1.0 - w) * lam_mm / d_had**a)
 
     f_mean = mean_em_fraction(e_gev)
     f_em = rng.beta(KAPPA * f_mean, KAPPA * (1.0 - f_mean))
@@ -92,7 +97,7 @@ def pion_deposits(
         return gammainc(a[:, None], scale * d_hi) - gammainc(a[:, None], scale * d_lo)
 
     em_part = c1[:, None] * cdf_diff(B_EM, lo_x0, hi_x0, start_x0)
-    had_part = (1.0 - c1[:, None]) * cdf_diff(D_HAD, lo_lam, hi_lam, start_lam)
+    had_part = (1.0 - c1[:, None]) * cdf_diff(d_had, lo_lam, hi_lam, start_lam)
     frac = em_part + had_part
     true = (e_shower * response)[:, None] * frac
     visible = sampling_smear(true, detector.c_s, rng) * detector.em_scale[None, :]
