@@ -58,6 +58,7 @@ LATERAL = (
     "halo_growth",
     "early_radius_rm",
 )
+PION_PARAMS = ("pion_start_lambda", "e_over_h", "hadron_length_scale")
 DS1_PARAMS = (
     ("upstream_x0", 2.0, 0.5, 4.0),
     ("ps_strips_x0", 0.5, 0.0, 2.0),
@@ -118,10 +119,10 @@ def ds1_detectors(values: dict):
     return out
 
 
-def ds1_loss(values: dict, n: int, seed: int, refs: dict) -> float:
+def ds1_loss(values: dict, n: int, seed: int, refs: dict, keys=None) -> float:
     dets = ds1_detectors(values)
     total = 0.0
-    for key in ("ds1-photons-photon", "ds1-pions-pion"):
+    for key in keys or ("ds1-photons-photon", "ds1-pions-pion"):
         name, particle, spec = SAMPLES[key]
         showers = simulate(dets[name], particle, spec, n=n, seed=seed)
         res = compare_sample(showers, refs[key], seed=seed)
@@ -134,7 +135,7 @@ def ds1_loss(values: dict, n: int, seed: int, refs: dict) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("which", choices=("ds2", "ds1"))
+    ap.add_argument("which", choices=("ds2", "ds1", "ds1-pions"))
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--maxfev", type=int, default=300)
@@ -147,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = ap.parse_args(argv)
     specs = DS2_PARAMS if args.which == "ds2" else DS1_PARAMS
+    if args.which == "ds1-pions":  # only what moves pions; the photon-fitted values stay
+        specs = tuple(s for s in specs if s[0] in PION_PARAMS)
     start = {s[0]: s[1] for s in specs}
     for item in filter(None, args.start.split(",")):
         k, v = item.split("=")
@@ -154,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.which == "ds2" and args.only != "all":
         keep = (lambda k: k in LATERAL) if args.only == "lateral" else (lambda k: k not in LATERAL)
         specs = tuple(s for s in specs if keep(s[0]))
+    if args.which == "ds1-pions":
+        start = {s[0]: s[1] for s in DS1_PARAMS} | start
     fixed = {k: v for k, v in start.items() if k not in {s[0] for s in specs}}
     names = [s[0] for s in specs]
     lo = np.array([s[2] for s in specs])
@@ -166,8 +171,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         refs = {k: load_reference(k) for k in ("ds1-photons-photon", "ds1-pions-pion")}
 
+        keys = ("ds1-pions-pion",) if args.which == "ds1-pions" else None
+
         def loss_of(values):
-            return ds1_loss(values, args.n, args.seed, refs)
+            return ds1_loss(values, args.n, args.seed, refs, keys)
 
     best = [np.inf, None]
 

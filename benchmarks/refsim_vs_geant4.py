@@ -60,6 +60,16 @@ def _report(name: str, res: dict) -> None:
     for k, (rsh, ssh) in enumerate(zip(real["typical_share"], sim["typical_share"], strict=True)):
         rows.append((f"typical share layer {k} %", 100 * rsh, 100 * ssh))
     _print_table(f"== {name} ({res['n']} showers, refsim {REFSIM_VERSION})", rows)
+    q = sim["response_by_energy_quartile"]
+    print(
+        "refsim response per incident-energy quartile: median "
+        + " ".join(f"{x:.3f}" for x in q["median"])
+        + "; mean - median "
+        + " ".join(f"{x:+.4f}" for x in q["mean_minus_median"])
+    )
+    if name == "ds2-electron":
+        print("  (real Geant4 ds2, public evaluation log: median 0.78 in every quartile,")
+        print("   right-skewed at low energy, i.e. mean above median)")
     if "voxel" in res:
         vox = res["voxel"]
         print(f"mean |per-voxel mean-logit difference| over {vox['n_voxels']} voxels: "

@@ -210,7 +210,10 @@ def em_deposits(
     d_hi = np.clip(hi[None, :] - start[:, None], 0.0, None)
     e_shower = np.clip(e_mev - track_true.sum(axis=1), 0.0, None)[:, None]
     main = (1.0 - tune.early_fraction) * layer_fractions(alpha, t_max, d_lo, d_hi)
-    early = tune.early_fraction * (np.exp(-d_lo / tune.early_x0) - np.exp(-d_hi / tune.early_x0))
+    # early component: gamma profile of shape 2 and scale early_x0 (a conversion depth and an
+    # absorption length in series); CDF 1 - e^(-x) (1 + x), x = t / early_x0
+    x_lo, x_hi = d_lo / tune.early_x0, d_hi / tune.early_x0
+    early = tune.early_fraction * (np.exp(-x_lo) * (1 + x_lo) - np.exp(-x_hi) * (1 + x_hi))
     true = e_shower * (main + early)
     scale = detector.em_scale[None, :]
     if tune.constant_term > 0:

@@ -105,7 +105,8 @@ def pion_deposits(
     spots = stochastic_round(n_spots(e_gev, detector.em_stack)[:, None] * frac, rng)
     spots = np.where(visible > 0, np.maximum(spots, 1), 0)
     p_em = np.divide(em_part, frac, out=np.zeros_like(frac), where=frac > 0)
-    r_em = np.broadcast_to(R_EM * detector.moliere_mm, (n, n_layers))
+    # the EM part spreads like an EM shower: its scale follows the calibrated EM core width
+    r_em = np.broadcast_to(R_EM * detector.tune.core_scale * detector.moliere_mm, (n, n_layers))
     r_had = np.broadcast_to(R_HAD * detector.lambda_mm, (n, n_layers))
     shower = LayerDeposits(visible, spots, p_em, r_em, r_had)
 

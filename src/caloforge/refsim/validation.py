@@ -125,6 +125,16 @@ def compare_sample(showers: Showers, ref: dict[str, np.ndarray], *, seed: int = 
         "real": _side(ref["us_mean"], ref["us_std"]),
         "refsim": _side(t.mean(axis=0), t.std(axis=0)),
     }
+    resp, e_inc = t[:, 0], np.asarray(showers.incident_energies)
+    edges = np.quantile(e_inc, [0.0, 0.25, 0.5, 0.75, 1.0])
+    quart = np.clip(np.searchsorted(edges, e_inc, side="right") - 1, 0, 3)
+    res["refsim"]["response_by_energy_quartile"] = {
+        "energy_edges_mev": edges.tolist(),
+        "median": [float(np.median(resp[quart == q])) for q in range(4)],
+        "mean_minus_median": [
+            float(resp[quart == q].mean() - np.median(resp[quart == q])) for q in range(4)
+        ],
+    }
     if "voxel_mean" in ref:
         rng = np.random.default_rng(seed)
         vm = transform_voxels(showers.showers, list(geo.layer_slices), rng).mean(axis=0)
