@@ -102,3 +102,18 @@ def test_ds1_response_and_layer_split(key):
     main = np.argsort(real)[-3:]  # the three layers with the largest real share
     bad = [k for k in main if abs(shares[k] - real[k]) >= 0.05 + 4 * se_share[k]]
     assert not bad, f"{key}: typical shares {shares[main]} vs real {real[main]} (layers {main})"
+
+
+def test_ds2_median_response_is_flat_in_energy(ds2):
+    """Real ds2 (public evaluation log of the full files): median E_tot/E_inc 0.78 in every
+    quartile of the incident energy (quoted to two digits, so +-0.005)."""
+    showers, _, t = ds2
+    e = showers.incident_energies
+    edges = np.quantile(e, [0.25, 0.5, 0.75])
+    quart = np.searchsorted(edges, e)
+    for q in range(4):
+        r = t[quart == q, 0]
+        # standard error of a median: sqrt(pi/2) std / sqrt(n) (0.008 in the lowest quartile,
+        # where the response is widest, 750 showers); the two-digit quote adds 0.005
+        se = np.sqrt(np.pi / 2) * r.std() / np.sqrt(len(r))
+        assert abs(np.median(r) - 0.78) < 0.02 + 0.005 + 4 * se, (q, np.median(r))
