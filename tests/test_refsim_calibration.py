@@ -117,3 +117,24 @@ def test_ds2_median_response_is_flat_in_energy(ds2):
         # where the response is widest, 750 showers); the two-digit quote adds 0.005
         se = np.sqrt(np.pi / 2) * r.std() / np.sqrt(len(r))
         assert abs(np.median(r) - 0.78) < 0.02 + 0.005 + 4 * se, (q, np.median(r))
+
+
+def test_transforms_follow_the_readme_definitions():
+    """Hand-computed example of the README transforms (no randomness involved)."""
+    layers = np.array([[1.0, 1.0, 2.0], [0.0, 3.0, 1.0]])
+    t = transform_layers(layers, np.array([8.0, 4.0]))
+    assert t[:, 0] == pytest.approx([0.5, 1.0])  # response E_tot / E_inc
+    # shower 0: u_1 = 1/4, u_2 = 1/3; shower 1: u_1 = 0 (clamped to 1e-6), u_2 = 3/4
+    assert t[0, 1:] == pytest.approx([np.log(1 / 3), np.log(1 / 2)])
+    assert t[1, 1] == pytest.approx(np.log(1e-6 / (1 - 1e-6)))  # -13.8: an empty layer
+    assert t[1, 2] == pytest.approx(np.log(3.0))
+    # the chained expit of the logits gives back the layer shares
+    assert typical_shares(t[0, 1:]) == pytest.approx([0.25, 0.25, 0.5])
+    geo = get_geometry("ds2")
+    v = np.zeros((1, geo.n_voxels))
+    v[0, 0] = 5.0  # layer 0: one voxel holds everything; layer 1: empty
+    out = transform_voxels(v, list(geo.layer_slices), np.random.default_rng(0))
+    assert out[0, 0] == pytest.approx(np.log((1 - 1e-6) / 1e-6))  # clamped at 1 - 1e-6
+    noise_only = out[0, 1:]  # logit(n), n ~ U[0, 5e-6] clamped below at 1e-6
+    assert np.all(noise_only <= np.log(5e-6 / (1 - 5e-6)) + 1e-9)
+    assert np.all(noise_only >= np.log(1e-6 / (1 - 1e-6)) - 1e-9)

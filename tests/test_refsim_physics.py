@@ -111,7 +111,7 @@ def test_response_is_incident_energy_minus_leakage():
         assert s.showers.sum(axis=1).mean() / energy == pytest.approx(contained, abs=0.03)
     # The full ds2 preset contains ~98 % of a 10 GeV shower (lateral leakage beyond 41.85 mm,
     # mostly from the halo); the file divides by 0.033, the stack samples f_mip e/mip, so the
-    # mean response is em_scale (~0.78) times that (the primary track, seen with 1/(e/mip),
+    # mean response is em_scale (0.815) times that (the primary track, seen with 1/(e/mip),
     # adds < 0.5 %). c_S/sqrt(E)/sqrt(200) ~ 0.7 % statistical error: allow 0.03.
     ds2 = get_detector("ds2")
     s = simulate(ds2, "electron", np.full(200, 1e4), seed=7)
