@@ -350,13 +350,13 @@ def _ds1_sections(with_hadronic: bool) -> tuple[Section, ...]:
 #: eta = 0, of which this effective slab model needs 1.0 + 0.56 X0)
 DS1_DEAD_MM = (1.024 * ALUMINIUM.x0_mm, 0.564 * ALUMINIUM.x0_mm)
 #: ds1: shower maximum earlier than the GFlash sampling formula (t_scale, fitted to the photon
-#: split); pions interact earlier than one lambda_I of the slab model (effective start 0.59
+#: split); pions interact earlier than one lambda_I of the slab model (effective start 0.52
 #: lambda_I: the accordion's folds and the dead material are denser in lambda than the slabs)
 #: and develop longer (hadron_length_scale), fitted to the pion layer split and response
-TUNE_DS1 = replace(TUNE_EM, t_scale=0.95, pion_start_lambda=0.552, hadron_length_scale=1.53)
+TUNE_DS1 = replace(TUNE_EM, t_scale=0.95, pion_start_lambda=0.524, hadron_length_scale=1.57)
 #: e/h of the ds1 calorimeters at the EM scale (fitted to the pion response 0.731; ATLAS LAr and
 #: Tile quote e/h ~ 1.3-1.4 with invisible-energy losses included)
-E_OVER_H_DS1 = 1.403
+E_OVER_H_DS1 = 1.36
 
 _PRESETS: dict[str, Detector] = {
     d.name: d
