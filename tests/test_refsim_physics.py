@@ -84,14 +84,16 @@ def test_resolution_scales_like_cs_over_sqrt_e(preset):
     det = get_detector(preset)
     # a readout wide enough to hold the whole shower, so lateral leakage adds no constant term
     wide = det.with_geometry(_rings(f"{preset}-wide", det.n_layers, (0.0, 1e5)))
-    c_s = det.em_stack.c_s
+    c_s, c_0 = det.em_stack.c_s, det.tune.constant_term
     scaled = []
     for energy_gev in (4.0, 64.0):
         s = simulate(wide, "electron", np.full(400, energy_gev * 1e3), seed=5)
         response = s.showers.sum(axis=1) / s.incident_energies
-        scaled.append(response.std() * np.sqrt(energy_gev) / c_s)
-    # sigma/E * sqrt(E) / c_S should be 1; the std of 400 showers has a 3.5 % statistical
-    # error and longitudinal-leakage fluctuations add a little at 64 GeV: allow 15 %.
+        expected = np.hypot(c_s / np.sqrt(energy_gev), c_0)
+        scaled.append(response.std() / response.mean() / expected)
+    # sigma/E over sqrt(c_S^2/E + c^2) should be 1; the std of 400 showers has a 3.5 %
+    # statistical error; the unsmeared primary track and longitudinal-leakage fluctuations
+    # change it by a few %: allow 15 %.
     assert scaled == pytest.approx([1.0, 1.0], rel=0.15)
 
 
@@ -107,10 +109,14 @@ def test_response_is_incident_energy_minus_leakage():
         # the shower-to-shower spread of the contained fraction is ~0.1, so the mean of 400
         # has an error of ~0.005; the average-profile formula itself is good to ~0.02.
         assert s.showers.sum(axis=1).mean() / energy == pytest.approx(contained, abs=0.03)
-    # the full ds2 preset contains > 97 % of a 10 GeV shower; its mean response must be
-    # within 3 % of 1 (lateral leakage beyond 41.85 mm is about 1 %; c_S/sqrt(E)/sqrt(N) ~ 0.2 %).
-    s = simulate("ds2", "electron", np.full(200, 1e4), seed=7)
-    assert s.showers.sum(axis=1).mean() / 1e4 == pytest.approx(0.99, abs=0.02)
+    # The full ds2 preset contains ~98 % of a 10 GeV shower (lateral leakage beyond 41.85 mm,
+    # mostly from the halo); the file divides by 0.033, the stack samples f_mip e/mip, so the
+    # mean response is em_scale (0.815) times that (the primary track, seen with 1/(e/mip),
+    # adds < 0.5 %). c_S/sqrt(E)/sqrt(200) ~ 0.7 % statistical error: allow 0.03.
+    ds2 = get_detector("ds2")
+    s = simulate(ds2, "electron", np.full(200, 1e4), seed=7)
+    expected = float(ds2.em_scale[0]) * 0.98
+    assert s.showers.sum(axis=1).mean() / 1e4 == pytest.approx(expected, abs=0.03)
 
 
 def test_pions_start_later_are_wider_and_fluctuate_more():

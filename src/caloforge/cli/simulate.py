@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import typer
@@ -50,6 +51,12 @@ def simulate(
         help="Dask scheduler: processes (default), threads, synchronous or tcp://HOST:PORT of a "
         "dask.distributed cluster",
     ),
+    hits: Path = typer.Option(
+        None,
+        "--hits",
+        help="also write every shower's energy spots as a point cloud (x, y, z mm; energy MeV) "
+        "to this HDF5 file (ragged layout, docs/refsim.md); serial, no --noise",
+    ),
 ) -> None:
     """Simulate showers with the reference simulator and write them atomically, in chunks."""
     from caloforge import validate as v
@@ -65,15 +72,20 @@ def simulate(
     ):  # fmt: skip
         v.number(value, option, unit=unit)
     v.number(noise, "--noise", minimum=0.0, unit="MeV")
-    with claim_output(output):
+    with contextlib.ExitStack() as claims:
+        claims.enter_context(claim_output(output))
+        if hits is not None:
+            claims.enter_context(claim_output(hits, inputs=[output], what="hits output"))
         from caloforge.refsim import simulate_to_file
 
         path = simulate_to_file(
             output, detector, particle, energies, n=n, seed=seed, chunk_size=chunk_size,
             theta=theta, phi=phi, offset_mm=(offset_x, offset_y), noise_mev=noise, progress=True,
-            workers=workers, scheduler=scheduler,
+            workers=workers, scheduler=scheduler, hits_path=hits,
         )  # fmt: skip
     out.print(f"wrote {n} {escape(particle)} showers in {escape(detector)} to {escape(str(path))}")
+    if hits is not None:
+        out.print(f"wrote their hits to {escape(str(hits))}")
 
 
 @app.command()

@@ -20,8 +20,10 @@ from caloforge.refsim.simulate import (
     simulate,
     simulate_to_file,
 )
+from caloforge.refsim.version import REFSIM_VERSION
 
 __all__ = [
+    "REFSIM_VERSION",
     "MATERIALS",
     "Detector",
     "Material",

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from caloforge.geometry import CartesianLayer, CylindricalLayer, Geometry
+from caloforge.refsim.hits import HitSink, voxel_index
 
 #: default cap on spots per shower and layer on the spot path
 MAX_SPOTS = 2000
@@ -91,6 +92,7 @@ def deposit(
     rng: np.random.Generator,
     *,
     max_spots: int = MAX_SPOTS,
+    sink: HitSink | None = None,
 ) -> np.ndarray:
     """Bin the layer deposits of N showers into voxels.
 
@@ -101,6 +103,8 @@ def deposit(
         incidence: shower axis.
         rng: random generator.
         max_spots: cap on spots per shower and layer on the spot path.
+        sink: if given, every spot is drawn one by one (no multinomial shortcut) and recorded
+            in it with its position rounded to float32, binned from that rounded position.
 
     Returns:
         voxel energies, MeV, shape (N, n_voxels), float64.
@@ -123,7 +127,7 @@ def deposit(
                 dep.r1[rows, pos],
                 dep.r2[rows, pos],
             )
-            if isinstance(layer, CylindricalLayer) and incidence.on_axis:
+            if isinstance(layer, CylindricalLayer) and incidence.on_axis and sink is None:
                 many = args[2] > layer.n_voxels // 4
                 if np.any(many):
                     _multinomial_cylindrical(block, layer, *(a[many] for a in args), rng)
@@ -131,7 +135,8 @@ def deposit(
                 if np.any(few):
                     _spots(block, layer, *(a[few] for a in args), centre, incidence, rng, max_spots)
             else:
-                _spots(block, layer, *args, centre, incidence, rng, max_spots)
+                where = (sink, pos, float(layer_mid_mm[pos])) if sink is not None else None
+                _spots(block, layer, *args, centre, incidence, rng, max_spots, where)
         out[:, sl] = block
     return out
 
@@ -199,6 +204,7 @@ def _spots(
     incidence: Incidence,
     rng: np.random.Generator,
     max_spots: int,
+    sink: tuple[HitSink, int, float] | None = None,
 ) -> None:
     spots = np.minimum(spots, max_spots)
     group = np.repeat(np.arange(len(rows)), spots)
@@ -209,7 +215,7 @@ def _spots(
     turn = rng.random(n)
     weight = (energy / spots)[group]
     n_local = block.shape[1]
-    if isinstance(layer, CylindricalLayer) and incidence.on_axis:
+    if isinstance(layer, CylindricalLayer) and incidence.on_axis and sink is None:
         r_bin = np.searchsorted(np.asarray(layer.r_edges), r, side="right") - 1
         a_bin = np.minimum((turn * layer.n_alpha).astype(np.int64), layer.n_alpha - 1)
         ok = (r_bin >= 0) & (r_bin < layer.n_radial)
@@ -221,19 +227,13 @@ def _spots(
         cphi, sphi = np.cos(incidence.phi), np.sin(incidence.phi)
         x = centre[0] + along * cphi - across * sphi
         y = centre[1] + along * sphi + across * cphi
-        if isinstance(layer, CylindricalLayer):
-            rr = np.hypot(x, y)
-            r_bin = np.searchsorted(np.asarray(layer.r_edges), rr, side="right") - 1
-            alpha = np.arctan2(y, x)
-            a_bin = np.floor((alpha + np.pi) / (2 * np.pi) * layer.n_alpha).astype(np.int64)
-            a_bin = np.clip(a_bin, 0, layer.n_alpha - 1)
-            ok = (r_bin >= 0) & (r_bin < layer.n_radial)
-            local = a_bin * layer.n_radial + r_bin
-        else:
-            ix = np.floor((x - layer.x_edges[0]) / layer.dx).astype(np.int64)
-            iy = np.floor((y - layer.y_edges[0]) / layer.dy).astype(np.int64)
-            ok = (ix >= 0) & (ix < layer.nx) & (iy >= 0) & (iy < layer.ny)
-            local = ix * layer.ny + iy
+        if sink is not None:
+            x, y = x.astype(np.float32), y.astype(np.float32)
+            weight = weight.astype(np.float32)
+        ok, local = voxel_index(layer, x, y)
+        if sink is not None:
+            collector, pos, z_mm = sink
+            collector.add(rows[group[ok]], pos, x[ok], y[ok], z_mm, weight[ok])
     flat = rows[group[ok]] * n_local + local[ok]
     summed = np.bincount(flat, weights=weight[ok], minlength=block.size)
     block += summed.reshape(block.shape)

@@ -22,6 +22,14 @@ from caloforge.refsim.materials import Stack
 
 #: mean photon conversion depth, X0
 CONVERSION_DEPTH_X0 = 9.0 / 7.0
+#: radius given to the single spot of a hadron's MIP track, mm (it sits on the axis)
+TRACK_RADIUS_MM = 1e-3
+#: spots per layer of an electron's primary track (delta rays, multiple scattering)
+TRACK_SPOTS = 2
+#: Landau-like (Moyal) width of the track energy per layer, relative to its mean: thin
+#: silicon (2 x 0.3 mm per ds2 layer) has FWHM / MPV ~ 0.3 per sensor
+TRACK_LANDAU_XI = 0.15
+_MOYAL_MEAN = float(np.euler_gamma + np.log(2.0))
 
 
 def _ln_y(energy_gev: np.ndarray, stack: Stack) -> np.ndarray:
@@ -66,10 +74,14 @@ def average_profile(energy_gev: np.ndarray, stack: Stack) -> tuple[np.ndarray, n
 
 
 def sample_profiles(
-    energy_gev: np.ndarray, stack: Stack, rng: np.random.Generator
+    energy_gev: np.ndarray, stack: Stack, rng: np.random.Generator, sigma_scale: float = 1.0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Draw the per-shower (T in X0, alpha), each shape (N,), with their correlation."""
+    """Draw the per-shower (T in X0, alpha), each shape (N,), with their correlation.
+
+    ``sigma_scale`` multiplies the GFlash widths sigma(ln T) and sigma(ln alpha).
+    """
     mu_t, mu_a, s_t, s_a, rho = mean_log_params(energy_gev, stack)
+    s_t, s_a = s_t * sigma_scale, s_a * sigma_scale
     z1, z2 = rng.standard_normal((2, len(mu_t)))
     plus, minus = np.sqrt((1.0 + rho) / 2.0), np.sqrt((1.0 - rho) / 2.0)
     ln_t = mu_t + s_t * (plus * z1 + minus * z2)
@@ -106,7 +118,7 @@ def n_spots(energy_gev: np.ndarray, stack: Stack) -> np.ndarray:
     """Parametrized number of spots per shower (float), shape (N,)."""
     if stack.is_homogeneous:
         return 93.0 * np.log(stack.z) * energy_gev**0.876
-    return 10.3 / stack.c_s * energy_gev**0.959
+    return 10.3 / stack.c_s_amaldi * energy_gev**0.959
 
 
 def spot_profile(t: np.ndarray, alpha: np.ndarray, stack: Stack) -> tuple[np.ndarray, np.ndarray]:
@@ -140,32 +152,107 @@ def stochastic_round(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.floor(x + rng.random(x.shape)).astype(np.int64)
 
 
+def layer_fractions(
+    alpha: np.ndarray, t_max: np.ndarray, lo: np.ndarray, hi: np.ndarray
+) -> np.ndarray:
+    """Fraction of a gamma profile (alpha, T) in layers [lo, hi) (depths from start, (N, L))."""
+    beta = ((alpha - 1.0) / t_max)[:, None]
+    return gammainc(alpha[:, None], beta * hi) - gammainc(alpha[:, None], beta * lo)
+
+
+def primary_track(
+    detector: Detector, length_x0: np.ndarray, cos_theta: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(visible, true) MeV, each (N, L), of a MIP track from the face to ``length_x0``.
+
+    ``length_x0`` is measured along the axis; the track loses dE/dx (the whole stack) and
+    shows dE/dx f_mip / normalisation in the file.
+    """
+    lo, hi = (b / cos_theta for b in detector.bounds_x0)
+    overlap = np.clip(np.minimum(hi[None, :], length_x0[:, None]) - lo[None, :], 0.0, None)
+    x0_mm = np.array([s.x0_mm for s in detector.stacks])
+    path_mm = overlap * x0_mm[None, :]
+    true = path_mm * np.array([s.mip_mev_per_mm for s in detector.stacks])[None, :]
+    return path_mm * detector.mip_visible_per_mm[None, :], true
+
+
 def em_deposits(
     detector: Detector,
     energy_mev: np.ndarray,
     particle: str,
     incidence: Incidence,
     rng: np.random.Generator,
-) -> LayerDeposits:
-    """Layer deposits of N electromagnetic showers (``particle`` electron/positron/photon)."""
-    stack = detector.em_stack
-    e_gev = np.asarray(energy_mev, dtype=float) / 1000.0
-    n = len(e_gev)
-    t_max, alpha = sample_profiles(e_gev, stack, rng)
-    start = (
-        rng.exponential(CONVERSION_DEPTH_X0, n) if particle == "photon" else np.zeros(n)
-    )  # X0 along the axis
-    edges = detector.edges_x0 / incidence.cos_theta
-    depth = np.clip(edges[None, :] - start[:, None], 0.0, None)  # (N, L + 1)
-    true = energy_mev[:, None] * gamma_layer_fractions(alpha, t_max, depth)
-    visible = sampling_smear(true, detector.c_s, rng)
+) -> list[LayerDeposits]:
+    """Layer deposits of N EM showers (electron/positron/photon).
 
+    Returns [core, halo, early component, primary track], each with arrays (N, L).
+    """
+    stack, tune = detector.em_stack, detector.tune
+    e_mev = np.asarray(energy_mev, dtype=float)
+    e_gev = e_mev / 1000.0
+    n, n_layers = len(e_gev), detector.n_layers
+    cos_t = incidence.cos_theta
+    t_max, alpha = sample_profiles(e_gev, stack, rng, sigma_scale=tune.profile_sigma_scale)
+    t_max = np.maximum(t_max * tune.t_scale, 1.0)
+    if particle == "photon":
+        start = rng.exponential(CONVERSION_DEPTH_X0, n)  # X0 along the axis
+        track_vis = np.zeros((n, n_layers))
+        track_true = track_vis
+    else:
+        start = np.zeros(n)
+        length = rng.exponential(tune.track_x0, n) if tune.track_x0 > 0 else np.zeros(n)
+        track_vis, track_true = primary_track(detector, length, cos_t)
+        # Moyal variate -ln(Z^2), Z ~ N(0, 1): mean gamma + ln 2, a Landau-like right tail
+        moyal = -np.log(rng.standard_normal(track_vis.shape) ** 2 + 1e-300)
+        track_vis = track_vis * np.clip(1.0 + TRACK_LANDAU_XI * (moyal - _MOYAL_MEAN), 0.0, None)
+    lo, hi = (b / cos_t for b in detector.bounds_x0)
+    d_lo = np.clip(lo[None, :] - start[:, None], 0.0, None)  # (N, L)
+    d_hi = np.clip(hi[None, :] - start[:, None], 0.0, None)
+    e_shower = np.clip(e_mev - track_true.sum(axis=1), 0.0, None)[:, None]
+    main = (1.0 - tune.early_fraction) * layer_fractions(alpha, t_max, d_lo, d_hi)
+    # early component: gamma profile of shape 2 and scale early_x0 (a conversion depth and an
+    # absorption length in series); CDF 1 - e^(-x) (1 + x), x = t / early_x0
+    x_lo, x_hi = d_lo / tune.early_x0, d_hi / tune.early_x0
+    early = tune.early_fraction * (np.exp(-x_lo) * (1 + x_lo) - np.exp(-x_hi) * (1 + x_hi))
+    true = e_shower * (main + early)
+    scale = detector.em_scale[None, :]
+    if tune.constant_term > 0:
+        scale = scale * np.clip(1.0 + tune.constant_term * rng.standard_normal((n, 1)), 0.0, None)
+    visible = sampling_smear(true, detector.c_s, rng) * scale
+
+    # spots: the main part follows the GFlash spot profile, the early part its own profile;
+    # spots carry equal energies within a layer
     ts, a_s = spot_profile(t_max, alpha, stack)
-    expected = n_spots(e_gev, stack)[:, None] * gamma_layer_fractions(a_s, ts, depth)
-    spots = stochastic_round(expected, rng)
+    spot_main = (1.0 - tune.early_fraction) * layer_fractions(a_s, ts, d_lo, d_hi)
+    per_shower = tune.spot_factor * n_spots(e_gev, stack)[:, None]
+    spots = stochastic_round(per_shower * (spot_main + early), rng)
     spots = np.where(visible > 0, np.maximum(spots, 1), 0)
-
-    tau = 0.5 * (depth[:, 1:] + depth[:, :-1]) / t_max[:, None]
+    early_share = np.divide(early, main + early, out=np.zeros_like(main), where=(main + early) > 0)
+    early_k = rng.binomial(spots, np.clip(early_share, 0.0, 1.0))
+    spots = spots - early_k
+    early_e = visible * np.divide(early_k, spots + early_k, out=np.zeros(spots.shape),
+                                  where=(spots + early_k) > 0)  # fmt: skip
+    visible = visible - early_e
+    tau = 0.5 * (d_lo + d_hi) / t_max[:, None]
     r_core, r_tail, p = radial_params(tau, e_gev[:, None], stack)
+    r_core = r_core * tune.core_scale
+    r_tail = np.maximum(r_tail, r_core)
+    # the halo takes a binomial share of the main part's spots, growing with depth (the late
+    # shower is dominated by soft photons); spots keep equal energies within a layer
+    halo = np.clip(tune.halo_fraction + tune.halo_slope * (tau - 1.0), 0.0, 0.9)
+    wide_k = rng.binomial(spots, halo)
+    share = np.divide(wide_k, spots, out=np.zeros(spots.shape), where=spots > 0)
+    # soft halo deposits are many and small: the halo's energy is shared by more spots
+    halo_k = stochastic_round(tune.halo_spot_factor * wide_k, rng)
+    halo_k = np.where(wide_k > 0, np.maximum(halo_k, 1), 0)
     rm = detector.moliere_mm[None, :]
-    return LayerDeposits(visible, spots, p, r_core * rm, r_tail * rm)
+    halo_r = tune.halo_radius_rm * rm * ((1.0 + tau) / 2.0) ** tune.halo_growth
+    ones = np.ones((n, n_layers))
+    early_r = np.broadcast_to(tune.early_radius_rm * rm, (n, n_layers))
+    track_r = np.full((n, n_layers), max(tune.track_radius_mm, TRACK_RADIUS_MM))
+    return [
+        LayerDeposits(visible * (1.0 - share), spots - wide_k, p, r_core * rm, r_tail * rm),
+        LayerDeposits(visible * share, halo_k, ones, halo_r, halo_r),
+        LayerDeposits(early_e, early_k, ones, early_r, early_r),
+        LayerDeposits(track_vis, TRACK_SPOTS * (track_vis > 0), ones, track_r, track_r),
+    ]

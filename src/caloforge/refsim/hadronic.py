@@ -23,15 +23,13 @@ from scipy.special import gammainc
 
 from caloforge.refsim.deposit import Incidence, LayerDeposits
 from caloforge.refsim.detectors import Detector
-from caloforge.refsim.em import n_spots, sampling_smear, stochastic_round
+from caloforge.refsim.em import TRACK_RADIUS_MM, n_spots, sampling_smear, stochastic_round
 
 B_EM, D_HAD = 0.29, 0.978
 F_EM_K = 0.82
 KAPPA = 10.0
 #: lateral scales: EM part in Molière radii, hadronic part in interaction lengths
 R_EM, R_HAD = 0.35, 0.2
-#: radius given to the MIP track's single spot, mm (it sits on the axis)
-TRACK_RADIUS_MM = 1e-3
 
 
 def mean_em_fraction(energy_gev: np.ndarray) -> np.ndarray:
@@ -49,20 +47,31 @@ def pion_deposits(
     e_mev = np.asarray(energy_mev, dtype=float)
     n, n_layers = len(e_mev), detector.n_layers
     cos_t = incidence.cos_theta
-    edges_mm = detector.edges_mm / cos_t  # path length along the axis
-    edges_x0 = detector.edges_x0 / cos_t
-    edges_lam = detector.edges_lambda / cos_t
+    lo_mm, hi_mm = (b / cos_t for b in detector.bounds_mm)  # path length along the axis
+    lo_x0, hi_x0 = (b / cos_t for b in detector.bounds_x0)
+    lo_lam, hi_lam = (b / cos_t for b in detector.bounds_lambda)
 
-    start_lam = rng.exponential(1.0, n)
-    interacts = start_lam < edges_lam[-1]
-    start_mm = np.interp(start_lam, edges_lam, edges_mm)  # clamps at the back face
-    start_x0 = np.interp(start_lam, edges_lam, edges_x0)
+    # depth conversions through dead material and layers: knots 0, lo_0, hi_0, lo_1, hi_1 ...
+    def knots(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        return np.concatenate([[0.0], np.stack([lo, hi], axis=1).ravel()])
 
-    # minimum-ionising track up to the interaction point
-    path = np.clip(
-        np.minimum(edges_mm[None, 1:], start_mm[:, None]) - edges_mm[None, :-1], 0.0, None
-    )
+    start_lam = rng.exponential(detector.tune.pion_start_lambda, n)
+    interacts = start_lam < hi_lam[-1]
+    start_mm = np.interp(start_lam, knots(lo_lam, hi_lam), knots(lo_mm, hi_mm))
+    start_x0 = np.interp(start_lam, knots(lo_lam, hi_lam), knots(lo_x0, hi_x0))
+    knots_lam = np.concatenate([[0.0], hi_lam])
+
+    # minimum-ionising track up to the interaction point (also through the dead material)
+    path = np.clip(np.minimum(hi_mm[None, :], start_mm[:, None]) - lo_mm[None, :], 0.0, None)
     true_mip = path * np.array([s.mip_mev_per_mm for s in detector.stacks])[None, :]
+    dead_path = np.clip(
+        np.minimum(lo_lam[None, :], start_lam[:, None]) - (knots_lam[:-1])[None, :], 0.0, None
+    )
+    dead_frac = np.divide(
+        dead_path, lo_lam - knots_lam[:-1], out=np.zeros_like(dead_path),
+        where=(lo_lam - knots_lam[:-1]) > 0,
+    )  # fmt: skip
+    true_mip = true_mip + dead_frac * detector.dead_mip_mev[None, :] / cos_t
     track = path * detector.mip_visible_per_mm[None, :]
 
     e_shower = np.where(interacts, np.clip(e_mev - true_mip.sum(axis=1), 0.0, None), 0.0)
@@ -70,31 +79,34 @@ def pion_deposits(
     ln_e = np.log(e_gev)
     a = np.maximum(0.786 + 0.427 * ln_e, 0.3)
     w = np.clip(1.032 - 0.159 * ln_e, 0.0, 1.0)
-    layer_of_start = np.clip(
-        np.searchsorted(edges_lam, start_lam, side="right") - 1, 0, n_layers - 1
-    )
+    layer_of_start = np.clip(np.searchsorted(hi_lam, start_lam, side="right"), 0, n_layers - 1)
     x0_mm = np.array([s.x0_mm for s in detector.stacks])[layer_of_start]
     lam_mm = detector.lambda_mm[layer_of_start]
     em_integral = w * x0_mm / B_EM**a
-    c1_mean = em_integral / (em_integral + (1.0 - w) * lam_mm / D_HAD**a)
+    d_had = D_HAD / detector.tune.hadron_length_scale
+    c1_mean = em_integral / (em_integral + (1.0 - w) * lam_mm / d_had**a)
 
     f_mean = mean_em_fraction(e_gev)
     f_em = rng.beta(KAPPA * f_mean, KAPPA * (1.0 - f_mean))
     c1 = np.clip(c1_mean * f_em / f_mean, 0.0, 1.0)
     response = f_em + (1.0 - f_em) / detector.e_over_h
 
-    d_x0 = np.clip(edges_x0[None, :] - start_x0[:, None], 0.0, None)
-    d_lam = np.clip(edges_lam[None, :] - start_lam[:, None], 0.0, None)
-    em_part = c1[:, None] * np.diff(gammainc(a[:, None], B_EM * d_x0), axis=1)
-    had_part = (1.0 - c1[:, None]) * np.diff(gammainc(a[:, None], D_HAD * d_lam), axis=1)
+    def cdf_diff(scale: float, lo: np.ndarray, hi: np.ndarray, start: np.ndarray) -> np.ndarray:
+        d_lo = np.clip(lo[None, :] - start[:, None], 0.0, None)
+        d_hi = np.clip(hi[None, :] - start[:, None], 0.0, None)
+        return gammainc(a[:, None], scale * d_hi) - gammainc(a[:, None], scale * d_lo)
+
+    em_part = c1[:, None] * cdf_diff(B_EM, lo_x0, hi_x0, start_x0)
+    had_part = (1.0 - c1[:, None]) * cdf_diff(d_had, lo_lam, hi_lam, start_lam)
     frac = em_part + had_part
     true = (e_shower * response)[:, None] * frac
-    visible = sampling_smear(true, detector.c_s, rng)
+    visible = sampling_smear(true, detector.c_s, rng) * detector.em_scale[None, :]
 
     spots = stochastic_round(n_spots(e_gev, detector.em_stack)[:, None] * frac, rng)
     spots = np.where(visible > 0, np.maximum(spots, 1), 0)
     p_em = np.divide(em_part, frac, out=np.zeros_like(frac), where=frac > 0)
-    r_em = np.broadcast_to(R_EM * detector.moliere_mm, (n, n_layers))
+    # the EM part spreads like an EM shower: its scale follows the calibrated EM core width
+    r_em = np.broadcast_to(R_EM * detector.tune.core_scale * detector.moliere_mm, (n, n_layers))
     r_had = np.broadcast_to(R_HAD * detector.lambda_mm, (n, n_layers))
     shower = LayerDeposits(visible, spots, p_em, r_em, r_had)
 

@@ -72,8 +72,12 @@ LIQUID_ARGON = Material("LAr", 18, 39.948, 1.396, 140.0, 858.0, 1.519)
 SCINTILLATOR = Material("scintillator", 3.5, 3.5 / 0.5377, 1.060, 413.0, 775.0, 1.936)
 #: lead tungstate; mass-weighted Z and A of PbWO4
 PBWO4 = Material("PbWO4", 68.4, 170.8, 8.28, 8.925, 207.0, 1.255)
+#: aluminium: stands for the cryostat and other dead material in front of a calorimeter
+ALUMINIUM = Material("Al", 13, 26.98, 2.699, 88.97, 397.0, 1.615)
 
-MATERIALS = {m.name: m for m in (TUNGSTEN, LEAD, SILICON, IRON, LIQUID_ARGON, SCINTILLATOR, PBWO4)}
+MATERIALS = {
+    m.name: m for m in (TUNGSTEN, LEAD, SILICON, IRON, LIQUID_ARGON, SCINTILLATOR, PBWO4, ALUMINIUM)
+}
 
 
 @dataclass(frozen=True)
@@ -85,18 +89,19 @@ class Stack:
     Attributes:
         active, active_mm: the active material and its thickness per cell, mm.
         passive, passive_mm: the absorber and its thickness per cell, mm (``None``/0: homogeneous).
-        sampling_fraction_override: the EM sampling fraction, when known better than
-            ``f_mip * e_hat`` (e.g. 0.033 for the CaloChallenge W/Si detector).
-        c_s_override: the stochastic term c_S (sigma/E = c_S / sqrt(E / GeV)), when known better
-            than the Amaldi estimate ``0.027 sqrt(d_active[mm] / f_mip)`` (0.03 for a
-            homogeneous medium).
+        e_over_mip_override: the electron-to-MIP response ratio e/mip, when known better than
+            the estimate ``e_hat = 1 / (1 + 0.007 (Z_passive - Z_active))`` (the EM sampling
+            fraction is ``f_mip * e/mip``; a *physical* quantity, not the files' normalisation).
+        c_s_override: the stochastic term c_S (sigma/E = c_S / sqrt(E / GeV)) of the layer
+            energies, when known better than the Amaldi estimate
+            ``0.027 sqrt(d_active[mm] / f_mip)`` (0.03 for a homogeneous medium).
     """
 
     active: Material
     active_mm: float
     passive: Material | None = None
     passive_mm: float = 0.0
-    sampling_fraction_override: float | None = None
+    e_over_mip_override: float | None = None
     c_s_override: float | None = None
 
     @property
@@ -192,17 +197,32 @@ class Stack:
         return self.active.mip_mev_per_mm * self.active_mm / (self.mip_mev_per_mm * self.cell_mm)
 
     @property
+    def e_over_mip(self) -> float:
+        """Electron-to-MIP response ratio (``e_hat`` unless given)."""
+        if self.e_over_mip_override is not None:
+            return self.e_over_mip_override
+        return self.e_hat
+
+    @property
     def sampling_fraction(self) -> float:
-        """EM sampling fraction: visible / deposited energy of an electron shower."""
-        if self.sampling_fraction_override is not None:
-            return self.sampling_fraction_override
-        return self.mip_fraction * self.e_hat
+        """EM sampling fraction f_mip * e/mip: visible / deposited energy of an electron shower."""
+        if self.is_homogeneous:
+            return 1.0
+        return self.mip_fraction * self.e_over_mip
 
     @property
     def c_s(self) -> float:
         """Stochastic term c_S of sigma/E = c_S / sqrt(E/GeV) (Amaldi estimate if not given)."""
         if self.c_s_override is not None:
             return self.c_s_override
+        return self.c_s_amaldi
+
+    @property
+    def c_s_amaldi(self) -> float:
+        """The Amaldi estimate 0.027 sqrt(d_active[mm] / f_mip) (0.03 homogeneous).
+
+        It counts only the number of sampled track segments; it sets the GFlash spot number.
+        """
         if self.is_homogeneous:
             return 0.03  # typical of crystals (photostatistics), e.g. CMS PbWO4 ~2.8 %
         return 0.027 * float(np.sqrt(self.active_mm / self.mip_fraction))

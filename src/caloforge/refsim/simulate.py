@@ -26,6 +26,8 @@ from caloforge.refsim.deposit import MAX_SPOTS, Incidence, deposit
 from caloforge.refsim.detectors import Detector, get_detector
 from caloforge.refsim.em import em_deposits
 from caloforge.refsim.hadronic import pion_deposits
+from caloforge.refsim.hits import Hits, HitSink, HitsWriter, bin_hits, keep_lit
+from caloforge.refsim.version import REFSIM_VERSION
 
 PRODUCER = "caloforge refsim"
 _PARTICLES = {
@@ -81,7 +83,7 @@ def _check_incidence(detector: Detector, theta, phi, offset_mm) -> Incidence:
         )
     inc = Incidence(theta, phi, x0, y0)
     extent = _readout_extent(detector)
-    mid = float(detector.edges_mm[-1]) / 2
+    mid = float(detector.bounds_mm[1][-1]) / 2
     for where, (x, y) in (
         ("at the front face", (x0, y0)),
         (f"at z={mid:.0f} mm", inc.axis_at(mid)),
@@ -127,7 +129,8 @@ def simulate(
     noise_mev: float = 0.0,
     progress: bool = False,
     max_spots: int = MAX_SPOTS,
-) -> Showers:
+    return_hits: bool = False,
+) -> Showers | tuple[Showers, Hits]:
     """Simulate showers of ``particle`` in a detector preset.
 
     Args:
@@ -142,10 +145,16 @@ def simulate(
         noise_mev: Gaussian electronic noise per voxel, MeV (added before the threshold).
         progress: show a progress bar.
         max_spots: cap on spots per shower and layer on the spot path (see deposit).
+        return_hits: also return the spots as a point cloud (:class:`~caloforge.refsim.hits.Hits`,
+            positions in mm, energies in MeV). Every spot is then drawn one by one (slower;
+            uncapped where the voxel path would use the exact multinomial binning), the voxel
+            showers are the binning of the hits, and hits in voxels removed by the threshold
+            are dropped. Not with ``noise_mev`` (noise has no position).
 
     Returns:
         :class:`~caloforge.io.Showers`: incident energies (N,) MeV and showers (N, V) float32 MeV
-        (visible energy divided by the sampling fraction) in the preset's geometry.
+        (visible energy divided by the file normalisation) in the preset's geometry; with
+        ``return_hits``, the pair (showers, hits).
     """
     det = get_detector(detector)
     kind = canonical_particle(particle)
@@ -155,15 +164,20 @@ def simulate(
         raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
     if not (np.isfinite(noise_mev) and noise_mev >= 0):
         raise ConfigError(f"noise_mev must be a finite number >= 0 MeV, got {noise_mev!r}")
+    if return_hits and noise_mev > 0:
+        raise ConfigError("return_hits cannot be combined with noise_mev: noise has no position")
     incidence = _check_incidence(det, theta, phi, offset_mm)
     e_inc = _incident_energies(energies, n, int(seed))
     rng = np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(1,)))
 
     geo = det.geo
-    mid = 0.5 * (det.edges_mm[1:] + det.edges_mm[:-1])
+    mid = 0.5 * (det.bounds_mm[0] + det.bounds_mm[1])
     out = np.empty((len(e_inc), geo.n_voxels), dtype=np.float32)
     step = batch_size(det)
     starts = range(0, len(e_inc), step)
+    hit_blocks: list[Hits] = []
+    exact = isinstance(geo.layers[0], CylindricalLayer) and incidence.on_axis
+    cap = 2**62 if (return_hits and exact) else max_spots
     bar = _progress(progress, len(e_inc), f"simulating {kind} in {det.name}")
     with bar:
         task = bar.add_task("showers", total=len(e_inc)) if progress else None
@@ -172,12 +186,18 @@ def simulate(
             if kind == "pion":
                 deposits = pion_deposits(det, e, incidence, rng)
             else:
-                deposits = [em_deposits(det, e, kind, incidence, rng)]
-            voxels = deposit(geo, deposits, mid, incidence, rng, max_spots=max_spots)
+                deposits = em_deposits(det, e, kind, incidence, rng)
+            sink = HitSink(len(e)) if return_hits else None
+            voxels = deposit(geo, deposits, mid, incidence, rng, max_spots=cap, sink=sink)
+            if sink is not None:
+                hits = sink.hits()
+                voxels = bin_hits(geo, hits)
             if noise_mev > 0:
                 voxels += rng.normal(0.0, noise_mev, voxels.shape)
             voxels[voxels < max(det.threshold_mev, 0.0)] = 0.0
             out[start : start + len(e)] = voxels
+            if sink is not None:
+                hit_blocks.append(keep_lit(geo, hits, voxels))
             if task is not None:
                 bar.advance(task, len(e))
     attrs = {
@@ -192,8 +212,14 @@ def simulate(
         "offset_y_mm": incidence.y0,
         "noise_mev": float(noise_mev),
         "threshold_mev": float(det.threshold_mev),
+        "refsim_version": REFSIM_VERSION,
     }
-    return Showers(e_inc, out, attrs)
+    showers = Showers(e_inc, out, attrs)
+    if return_hits:
+        hits = Hits.concatenate(hit_blocks)
+        hits.attrs = dict(attrs)
+        return showers, hits
+    return showers
 
 
 @dataclass(frozen=True)
@@ -264,6 +290,7 @@ def plan_simulation(
         "offset_y_mm": float(offset_mm[1]),
         "noise_mev": float(noise_mev),
         "threshold_mev": float(det.threshold_mev),
+        "refsim_version": REFSIM_VERSION,
     }
     chunks = []
     for k, start in enumerate(range(0, total, chunk_size)):
@@ -298,6 +325,7 @@ def simulate_to_file(
     progress: bool = True,
     workers: int | None = None,
     scheduler: str | None = None,
+    hits_path: str | os.PathLike | None = None,
 ) -> Path:
     """Simulate showers chunk by chunk into a CaloChallenge-layout file, atomically.
 
@@ -305,12 +333,22 @@ def simulate_to_file(
     (``threads``, ``processes``, or a ``tcp://host:port`` dask.distributed address) they run in
     parallel on Dask (:func:`caloforge.scaleout.write_simulation`) and the file is the same. It
     appears under ``path`` only when complete; re-running with the same arguments rebuilds it
-    identically. Returns ``path``.
+    identically. With ``hits_path``, the energy spots of every shower are also written there as
+    a point cloud (:mod:`caloforge.refsim.hits` layout; serial only, and the showers are then
+    the binning of those hits). Returns ``path``.
     """
     plan = plan_simulation(
         detector, particle, energies, n=n, seed=seed, chunk_size=chunk_size, theta=theta,
         phi=phi, offset_mm=offset_mm, noise_mev=noise_mev,
     )  # fmt: skip
+    if hits_path is not None:
+        if workers is not None or scheduler is not None:
+            raise ConfigError("hits are written serially: drop workers/scheduler to write hits")
+        if noise_mev > 0:
+            raise ConfigError("hits cannot be written with noise: noise has no position")
+        if Path(hits_path).resolve() == Path(path).resolve():
+            raise ConfigError(f"the hits file must differ from the shower file {path}")
+        return _write_with_hits(path, hits_path, plan, progress)
     if workers is not None or scheduler is not None:
         from caloforge.scaleout import DEFAULT_SCHEDULER, write_simulation
 
@@ -325,6 +363,24 @@ def simulate_to_file(
         for chunk in plan.chunks:
             block = simulate(det, kind, **chunk)
             writer.append(block.incident_energies, block.showers)
+            if task is not None:
+                bar.advance(task, chunk["n"])
+    return Path(path)
+
+
+def _write_with_hits(path, hits_path, plan: SimulationPlan, progress: bool) -> Path:
+    det, kind = plan.detector, plan.particle
+    bar = _progress(progress, plan.total, f"simulating {kind} in {det.name} -> {Path(path).name}")
+    with (
+        bar,
+        ShowerWriter(path, det.geo.n_voxels, attrs=plan.attrs) as writer,
+        HitsWriter(hits_path, attrs=plan.attrs) as hit_writer,
+    ):
+        task = bar.add_task("showers", total=plan.total) if progress else None
+        for chunk in plan.chunks:
+            block, hits = simulate(det, kind, **chunk, return_hits=True)
+            writer.append(block.incident_energies, block.showers)
+            hit_writer.append(block.incident_energies, hits)
             if task is not None:
                 bar.advance(task, chunk["n"])
     return Path(path)

@@ -1,0 +1,200 @@
+"""Fit the refsim calibration parameters of a preset to the real Geant4 statistics.
+
+    python benchmarks/refsim_fit.py ds2 [--n 2000] [--maxfev 300]
+    python benchmarks/refsim_fit.py ds1 [--n 2000] [--maxfev 200]
+
+Minimises, with scipy's Nelder-Mead on a fixed seed (common random numbers), a chi-square-like
+distance between the simulated and the real statistics (../shared/physics/geant4-stats, copied
+into caloforge/refsim/geant4_stats): for ds2, the response mean/std, the means and stds of the
+logit u_i of layers 0-30 (scaled by the "Done when" tolerances 0.5 and 30 %) and the mean
+absolute per-voxel mean-logit difference; for ds1, the response means and the typical layer
+shares of photons and pions. Prints the best parameters; they are then written into
+caloforge/refsim/detectors.py by hand (rounded, with their meaning and source).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import replace
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+from scipy.optimize import minimize  # noqa: E402
+
+from caloforge.refsim import get_detector, simulate  # noqa: E402
+from caloforge.refsim.detectors import Section  # noqa: E402
+from caloforge.refsim.validation import SAMPLES, compare_sample, load_reference  # noqa: E402
+
+DS2_PARAMS = (
+    # name, start, lower, upper
+    ("e_over_mip", 0.7355, 0.6, 0.85),
+    ("c_s", 0.32, 0.1, 0.6),
+    ("track_x0", 1.24, 0.05, 10.0),
+    ("early_fraction", 0.021, 0.0, 0.3),
+    ("early_x0", 2.16, 0.2, 10.0),
+    ("t_scale", 1.03, 0.5, 1.5),
+    ("profile_sigma_scale", 1.08, 0.5, 3.0),
+    ("halo_fraction", 0.05, 0.0, 0.5),
+    ("halo_slope", 0.03, 0.0, 0.3),
+    ("halo_radius_rm", 1.9, 0.5, 6.0),
+    ("core_scale", 1.29, 0.5, 3.0),
+    ("spot_factor", 0.97, 0.2, 5.0),
+    ("track_radius_mm", 1.5, 0.1, 6.0),
+    ("halo_spot_factor", 2.0, 0.5, 20.0),
+    ("halo_growth", 0.5, -1.0, 3.0),
+    ("early_radius_rm", 1.0, 0.1, 5.0),
+)
+#: parameters that only move energy sideways (fitted to the voxel statistics alone)
+LATERAL = (
+    "halo_fraction",
+    "halo_slope",
+    "halo_radius_rm",
+    "core_scale",
+    "spot_factor",
+    "track_radius_mm",
+    "halo_spot_factor",
+    "halo_growth",
+    "early_radius_rm",
+)
+PION_PARAMS = ("pion_start_lambda", "e_over_h", "hadron_length_scale")
+DS1_PARAMS = (
+    ("upstream_x0", 2.0, 0.5, 4.0),
+    ("ps_strips_x0", 0.5, 0.0, 2.0),
+    ("pion_start_lambda", 1.0, 0.5, 1.6),
+    ("e_over_h", 1.4, 1.0, 3.0),
+    ("hadron_length_scale", 1.3, 0.7, 3.0),
+    ("t_scale", 0.9, 0.4, 1.5),
+)
+
+
+def ds2_detector(values: dict):
+    base = get_detector("ds2")
+    stack = replace(
+        base.em_stack, e_over_mip_override=values["e_over_mip"], c_s_override=values["c_s"]
+    )
+    tune_keys = set(base.tune.__dataclass_fields__)
+    tune = replace(base.tune, **{k: v for k, v in values.items() if k in tune_keys})
+    return replace(base, sections=(Section(stack, 45, 3.4),), em_stack=stack, tune=tune)
+
+
+def ds2_loss(values: dict, n: int, seed: int, ref: dict, only: str = "all") -> float:
+    det = ds2_detector(values)
+    showers = simulate(det, "electron", SAMPLES["ds2-electron"][2], n=n, seed=seed)
+    showers.attrs["geometry"] = "ds2"
+    if only == "longitudinal":
+        ref = {k: v for k, v in ref.items() if not k.startswith("voxel")}
+    res = compare_sample(showers, ref, seed=seed)
+    if only == "lateral":
+        return float((res["voxel"]["mean_abs_diff"] / 0.12) ** 2)
+    real, sim = res["real"], res["refsim"]
+    terms = [
+        ((sim["response_mean"] - real["response_mean"]) / 0.01) ** 2,
+        ((sim["response_std"] / real["response_std"] - 1) / 0.05) ** 2,
+    ]
+    rm, sm = np.array(real["logit_u_mean"][:31]), np.array(sim["logit_u_mean"][:31])
+    rs, ss = np.array(real["logit_u_std"][:31]), np.array(sim["logit_u_std"][:31])
+    terms.append(np.mean(((sm - rm) / 0.25) ** 2) * 4)
+    terms.append(np.mean(((ss / rs - 1) / 0.15) ** 2) * 4)
+    if "voxel" in res:
+        terms.append((res["voxel"]["mean_abs_diff"] / 0.12) ** 2)
+    return float(sum(terms))
+
+
+def ds1_detectors(values: dict):
+    from caloforge.refsim.materials import ALUMINIUM
+
+    dead = (values["upstream_x0"] * ALUMINIUM.x0_mm, values["ps_strips_x0"] * ALUMINIUM.x0_mm)
+    out = {}
+    for name in ("ds1-photons", "ds1-pions"):
+        base = get_detector(name)
+        tune = replace(
+            base.tune,
+            pion_start_lambda=values["pion_start_lambda"],
+            hadron_length_scale=values["hadron_length_scale"],
+            t_scale=values["t_scale"],
+        )
+        out[name] = replace(base, dead_mm=dead, tune=tune, e_over_h=values["e_over_h"])
+    return out
+
+
+def ds1_loss(values: dict, n: int, seed: int, refs: dict, keys=None) -> float:
+    dets = ds1_detectors(values)
+    total = 0.0
+    for key in keys or ("ds1-photons-photon", "ds1-pions-pion"):
+        name, particle, spec = SAMPLES[key]
+        showers = simulate(dets[name], particle, spec, n=n, seed=seed)
+        res = compare_sample(showers, refs[key], seed=seed)
+        real, sim = res["real"], res["refsim"]
+        total += ((sim["response_mean"] - real["response_mean"]) / 0.008) ** 2
+        rsh, ssh = np.array(real["typical_share"]), np.array(sim["typical_share"])
+        total += float(np.sum(((ssh - rsh) / 0.025) ** 2))
+    return total
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("which", choices=("ds2", "ds1", "ds1-pions"))
+    ap.add_argument("--n", type=int, default=2000)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--maxfev", type=int, default=300)
+    ap.add_argument("--start", default="", help="name=value,... overriding the start values")
+    ap.add_argument(
+        "--only",
+        choices=("all", "lateral", "longitudinal"),
+        default="all",
+        help="ds2: fit only these parameters (the others stay at their start)",
+    )
+    args = ap.parse_args(argv)
+    specs = DS2_PARAMS if args.which == "ds2" else DS1_PARAMS
+    if args.which == "ds1-pions":  # only what moves pions; the photon-fitted values stay
+        specs = tuple(s for s in specs if s[0] in PION_PARAMS)
+    start = {s[0]: s[1] for s in specs}
+    for item in filter(None, args.start.split(",")):
+        k, v = item.split("=")
+        start[k] = float(v)
+    if args.which == "ds2" and args.only != "all":
+        keep = (lambda k: k in LATERAL) if args.only == "lateral" else (lambda k: k not in LATERAL)
+        specs = tuple(s for s in specs if keep(s[0]))
+    if args.which == "ds1-pions":
+        start = {s[0]: s[1] for s in DS1_PARAMS} | start
+    fixed = {k: v for k, v in start.items() if k not in {s[0] for s in specs}}
+    names = [s[0] for s in specs]
+    lo = np.array([s[2] for s in specs])
+    hi = np.array([s[3] for s in specs])
+    if args.which == "ds2":
+        ref = load_reference("ds2-electron")
+
+        def loss_of(values):
+            return ds2_loss(values, args.n, args.seed, ref, args.only)
+    else:
+        refs = {k: load_reference(k) for k in ("ds1-photons-photon", "ds1-pions-pion")}
+
+        keys = ("ds1-pions-pion",) if args.which == "ds1-pions" else None
+
+        def loss_of(values):
+            return ds1_loss(values, args.n, args.seed, refs, keys)
+
+    best = [np.inf, None]
+
+    def objective(z: np.ndarray) -> float:
+        x = lo + (hi - lo) / (1 + np.exp(-z))  # bounded, smooth
+        values = {**fixed, **dict(zip(names, x, strict=True))}
+        loss = loss_of(values)
+        if loss < best[0]:
+            best[:] = [loss, values]
+            print(f"{loss:9.3f} " + " ".join(f"{k}={v:.4g}" for k, v in values.items()), flush=True)
+        return loss
+
+    x0 = np.array([start[k] for k in names])
+    z0 = -np.log((hi - lo) / (x0 - lo) - 1)
+    simplex = np.vstack([z0, z0 + 0.7 * np.eye(len(z0))])  # logistic scale: ~15 % of a range
+    options = {"maxfev": args.maxfev, "xatol": 1e-3, "initial_simplex": simplex}
+    minimize(objective, z0, method="Nelder-Mead", options=options)
+    print("best:", ",".join(f"{k}={v:.4g}" for k, v in best[1].items()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,12 @@
+"""Version of the refsim shower model.
+
+Fidelity numbers measured against refsim quote it, and files written by refsim record it in
+the attribute ``refsim_version``. History (docs/refsim.md):
+
+* "1": GFlash with the file normalisation 0.033 used as the EM sampling fraction.
+* "2": calibrated against real Geant4 CaloChallenge statistics: physical EM sampling fraction
+  apart from the file normalisation, fitted c_S and e/mip, constant term, primary MIP track,
+  early component, depth-dependent halo, ds1 dead material, earlier and longer pion showers.
+"""
+
+REFSIM_VERSION = "2"
