@@ -11,6 +11,8 @@ The pieces, one module each:
   exact sampling and :func:`get_sampler`;
 * :mod:`~caloforge.boltzmann.temperature`: :func:`calibrate_beta`, the annealer's effective beta;
 * :mod:`~caloforge.boltzmann.partition`: log Z exactly (small machines) and by AIS;
+* :mod:`~caloforge.boltzmann.moments`: exact moments (enumeration, tree decomposition) and
+  :func:`check_moments`, the z-score test that samples reproduce them;
 * :mod:`~caloforge.boltzmann.diagnostics`: autocorrelation time and effective sample size.
 """
 
@@ -24,6 +26,13 @@ from caloforge.boltzmann.errors import BoltzmannError
 from caloforge.boltzmann.gibbs import BlockGibbsSampler, sweeps_from_autocorrelation
 from caloforge.boltzmann.ising import ising_coefficients, to_ising
 from caloforge.boltzmann.machine import BoltzmannMachine
+from caloforge.boltzmann.moments import (
+    MomentCheck,
+    Moments,
+    check_moments,
+    exact_moments,
+    tree_moments,
+)
 from caloforge.boltzmann.partition import (
     ais_log_partition,
     exact_log_partition,
@@ -55,6 +64,8 @@ __all__ = [
     "BoltzmannError",
     "BoltzmannMachine",
     "CalibrationHistory",
+    "MomentCheck",
+    "Moments",
     "ExactSampler",
     "QPUSampler",
     "SimulatedAnnealingSampler",
@@ -65,8 +76,10 @@ __all__ = [
     "autocorrelation_time",
     "burn_in_sweeps",
     "calibrate_beta",
+    "check_moments",
     "effective_sample_size",
     "exact_log_partition",
+    "exact_moments",
     "exact_probabilities",
     "get_sampler",
     "ising_coefficients",
@@ -75,5 +88,6 @@ __all__ = [
     "sweeps_from_autocorrelation",
     "to_ising",
     "total_variation",
+    "tree_moments",
     "tv_bound",
 ]
