@@ -13,9 +13,13 @@ The pieces, one module each:
 * :mod:`~caloforge.boltzmann.partition`: log Z exactly (small machines) and by AIS;
 * :mod:`~caloforge.boltzmann.moments`: exact moments (enumeration, tree decomposition) and
   :func:`check_moments`, the z-score test that samples reproduce them;
-* :mod:`~caloforge.boltzmann.diagnostics`: autocorrelation time and effective sample size.
+* :mod:`~caloforge.boltzmann.diagnostics`: autocorrelation time and effective sample size;
+* :mod:`~caloforge.boltzmann.conditional`: the machine of the free units given a clamp row;
+* :mod:`~caloforge.boltzmann.prior_diagnostics`: :func:`diagnose_prior` (coupling statistics,
+  KL to the product of marginals, Gibbs mixing and the recommended sweep count).
 """
 
+from caloforge.boltzmann.conditional import ConditionedMachine, condition
 from caloforge.boltzmann.diagnostics import (
     autocorrelation_function,
     autocorrelation_time,
@@ -39,6 +43,16 @@ from caloforge.boltzmann.partition import (
     exact_probabilities,
     total_variation,
     tv_bound,
+)
+from caloforge.boltzmann.prior_diagnostics import (
+    CouplingStats,
+    KLEstimate,
+    MixingStats,
+    PriorDiagnostics,
+    coupling_stats,
+    diagnose_prior,
+    mixing_stats,
+    product_kl,
 )
 from caloforge.boltzmann.samplers import (
     SAMPLER_NAMES,
@@ -64,6 +78,11 @@ __all__ = [
     "BoltzmannError",
     "BoltzmannMachine",
     "CalibrationHistory",
+    "ConditionedMachine",
+    "CouplingStats",
+    "KLEstimate",
+    "MixingStats",
+    "PriorDiagnostics",
     "MomentCheck",
     "Moments",
     "ExactSampler",
@@ -77,6 +96,9 @@ __all__ = [
     "burn_in_sweeps",
     "calibrate_beta",
     "check_moments",
+    "condition",
+    "coupling_stats",
+    "diagnose_prior",
     "effective_sample_size",
     "exact_log_partition",
     "exact_moments",
@@ -84,7 +106,9 @@ __all__ = [
     "get_sampler",
     "ising_coefficients",
     "make_topology",
+    "mixing_stats",
     "plot_beta_calibration",
+    "product_kl",
     "sweeps_from_autocorrelation",
     "to_ising",
     "total_variation",

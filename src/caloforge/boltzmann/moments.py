@@ -42,6 +42,7 @@ import numpy as np
 import torch
 from scipy import stats
 
+from caloforge.boltzmann.conditional import clamp_row_units
 from caloforge.boltzmann.errors import BoltzmannError
 from caloforge.boltzmann.machine import BoltzmannMachine
 
@@ -69,27 +70,6 @@ class Moments:
     log_partition: float
 
 
-def _clamp_row(bm: BoltzmannMachine, clamp: Mapping[int, torch.Tensor] | None) -> dict[int, int]:
-    """unit index -> fixed 0/1 value for a clamp of one row per partition ((size,) or (1, size))."""
-    if not clamp:
-        return {}
-    sizes = bm.topology.partition_sizes
-    fixed: dict[int, int] = {}
-    for p, values in clamp.items():
-        if not isinstance(p, int) or not 0 <= p < len(sizes):
-            raise BoltzmannError(f"clamp key {p!r} is not a partition index (0..{len(sizes) - 1})")
-        row = torch.as_tensor(values).detach().cpu().reshape(-1)
-        if row.numel() != sizes[p] or not torch.all((row == 0) | (row == 1)):
-            raise BoltzmannError(
-                f"the clamp of partition {p} must be one row of {sizes[p]} 0/1 values"
-            )
-        for unit, value in zip(bm.partitions[p].tolist(), row.tolist(), strict=True):
-            fixed[unit] = int(value)
-    if len(fixed) == bm.n_units:
-        raise BoltzmannError("clamp fixes every partition; leave at least one free")
-    return fixed
-
-
 def _weights(bm: BoltzmannMachine) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     with torch.no_grad():
         b = bm.bias.detach().double().cpu().numpy()
@@ -115,7 +95,7 @@ def exact_moments(
     """
     from caloforge.boltzmann.partition import all_states, exact_energies
 
-    fixed = _clamp_row(bm, clamp)
+    fixed = clamp_row_units(bm, clamp)
     states = all_states(bm.n_units)
     logits = -beta * exact_energies(bm)
     if fixed:
@@ -148,7 +128,7 @@ def tree_moments(
 
     if not (beta > 0 and math.isfinite(beta)):
         raise BoltzmannError(f"beta must be a positive finite number, got {beta!r}")
-    fixed = _clamp_row(bm, clamp)
+    fixed = clamp_row_units(bm, clamp)
     bqm = to_ising(bm)
     if fixed:
         bqm.fix_variables({u: 2 * v - 1 for u, v in fixed.items()})
