@@ -164,7 +164,7 @@ def test_independent_units_decorrelate_in_one_sweep():
     for name, tau in mix.tau.items():
         assert tau == pytest.approx(1.0, abs=0.1), name
     assert mix.unit_tau_max < 1.2
-    assert mix.recommended_sweeps <= 6 and mix.reliable
+    assert mix.recommended_sweeps <= 12 and mix.reliable  # ceil(10 x ~1.05) or burn-in
 
 
 def test_two_unit_machine_tau_matches_the_markov_chain_eigenvalue():
@@ -192,11 +192,12 @@ def test_user_observables_are_measured_and_checked():
 @pytest.mark.parametrize(("kind", "n"), [("pegasus", 8), ("chimera", 16)])
 def test_recommended_sweeps_sample_strongly_coupled_machines_correctly(kind, n):
     # |W| ~ 1.7: 3 sweeps are rejected by the moment check (test_boltzmann_moments.py); the
-    # recommended count (measured 35 and 21) must pass it
+    # recommended count (measured 69 and 42 sweeps) must pass it at 64 000 draws (it also
+    # passes at 128 000, where 40 sweeps fail on the Pegasus machine: max |z| 6.7)
     bm = machine(kind, n, seed=0, scale=2.0)
     mix = mixing_stats(bm, seed=0)
-    assert mix.recommended_sweeps > 3
-    samples = BlockGibbsSampler(mix.recommended_sweeps).sample(bm, 12_000, seed=5)
+    assert mix.recommended_sweeps > 20
+    samples = BlockGibbsSampler(mix.recommended_sweeps).sample(bm, 64_000, seed=5)
     check = check_moments(bm, samples, tree_moments(bm))
     assert check.passed, check.summary()
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import pytest
 import torch
 
@@ -25,6 +26,7 @@ from caloforge.boltzmann import (
     BoltzmannError,
     BoltzmannMachine,
     ExactSampler,
+    ProductOfMarginalsSampler,
     QPUSampler,
     SimulatedAnnealingSampler,
     SimulatedQuantumAnnealingSampler,
@@ -34,6 +36,7 @@ from caloforge.boltzmann import (
     make_topology,
     tree_moments,
 )
+from caloforge.boltzmann.moments import product_moments
 from caloforge.boltzmann.partition import all_states, exact_energies
 from caloforge.errors import CaloforgeError
 
@@ -57,7 +60,7 @@ def machine(kind: str, n: int, seed: int = 0, scale: float = 0.8) -> BoltzmannMa
 BIPARTITE = machine("chimera", 5, seed=1)  # 10 units, 1024 states
 FOUR_PARTITE = machine("pegasus", 3, seed=2)  # 12 units, 4096 states
 # strongly coupled: mean |W| = 1.66 (Pegasus 4x8) and 1.71 (Chimera 2x16); 3 Gibbs sweeps give
-# |z| = 349 and 160, 20 sweeps still |z| = 31 on the Pegasus one (measured)
+# |z| = 349 and 160, 20 sweeps still |z| = 21 on the Pegasus one (measured)
 STRONG_PEGASUS = machine("pegasus", 8, seed=0, scale=2.0)
 STRONG_CHIMERA = machine("chimera", 16, seed=0, scale=2.0)
 STRONG_SWEEPS = 200  # >> 5 x the largest measured integrated autocorrelation time (~6 sweeps)
@@ -315,9 +318,44 @@ def test_get_sampler_builds_each_kind_and_rejects_unknown_names():
     assert isinstance(get_sampler("sa", beta_eff=2.0), SimulatedAnnealingSampler)
     assert isinstance(get_sampler("sqa"), SimulatedQuantumAnnealingSampler)
     assert isinstance(get_sampler("qpu"), QPUSampler)
+    assert isinstance(get_sampler("marginals", n_sweeps=3), ProductOfMarginalsSampler)
     with pytest.raises(CaloforgeError, match="unknown sampler 'metropolis'"):
         get_sampler("metropolis")
     with pytest.raises(CaloforgeError, match="bad option for sampler 'sa'"):
         get_sampler("sa", n_sweeps=3)
     with pytest.raises(BoltzmannError, match="n_samples must be a positive integer"):
         BlockGibbsSampler().sample(BIPARTITE, 0, seed=0)
+
+
+# ------------------------------------------------------------------ product of marginals
+
+
+def test_product_of_marginals_keeps_the_marginals_and_drops_the_couplings():
+    # STRONG_PEGASUS: pair covariances up to ~0.2, so the product differs from the prior by up
+    # to ~25 null SDs at N = 4000; with K = 32 chains per sample 1/32 of each covariance
+    # remains (<= 0.8 null SD), well inside z* = 5.0. 40 sweeps > the 35 diagnose_prior
+    # recommends for this machine (test_boltzmann_prior_diagnostics.py).
+    bm = STRONG_PEGASUS
+    ref = reference(bm)
+    samples = ProductOfMarginalsSampler(40).sample(bm, 4000, seed=14)
+    product = check_moments(bm, samples, product_moments(bm, ref))
+    assert product.passed, product.summary()
+    prior = check_moments(bm, samples, ref)
+    assert not prior.passed and np.abs(prior.z_unit).max() <= prior.threshold, prior.summary()
+    # and the prior's own Gibbs samples are not a product
+    gibbs = BlockGibbsSampler(40).sample(bm, 4000, seed=14)
+    assert not check_moments(bm, gibbs, product_moments(bm, ref)).passed
+
+
+def test_product_of_marginals_uses_each_samples_clamp():
+    bm, rows = ROWS["strong-pegasus"]
+    which = torch.arange(4000) % 2
+    sampler = get_sampler("marginals", n_sweeps=40, chains_per_sample=32)
+    samples = sampler.sample(bm, 4000, seed=15, clamp={3: rows[which]})
+    assert torch.equal(samples[:, bm.partitions[3]], rows[which])
+    for g in range(2):
+        ref = product_moments(bm, reference(bm, clamp={3: rows[g]}))
+        check = check_moments(bm, samples[which == g], ref, alpha=0.5e-4)
+        assert check.passed, f"clamp row {g}: {check.summary()}"
+    with pytest.raises(CaloforgeError, match="chains_per_sample must be an integer >= 2"):
+        ProductOfMarginalsSampler(chains_per_sample=1)
