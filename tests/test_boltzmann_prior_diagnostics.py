@@ -165,6 +165,7 @@ def test_independent_units_decorrelate_in_one_sweep():
         assert tau == pytest.approx(1.0, abs=0.1), name
     assert mix.unit_tau_max < 1.2
     assert mix.recommended_sweeps <= 12 and mix.reliable  # ceil(10 x ~1.05) or burn-in
+    assert mix.observable_sweeps <= mix.recommended_sweeps
 
 
 def test_two_unit_machine_tau_matches_the_markov_chain_eigenvalue():

@@ -378,6 +378,10 @@ class MixingStats:
         unit_burn_in_max: the largest burn-in of a single unit.
         tau_max: largest tau of all (observables and units); burn_in_max likewise.
         sweep_factor: k; recommended_sweeps: max(burn_in_max, ceil(k tau_max)).
+        observable_sweeps: the same over the observables only (energy, magnetisations, user
+            observables), without single units: enough for what those observables see (e.g. the
+            decoder's output), usually far fewer on strongly coupled machines, where a few
+            nearly frozen units flip rarely.
         reliable: the recorded half of the trace is >= 50 tau_max sweeps.
         skipped: observables that did not move (constant), so have no tau.
     """
@@ -392,6 +396,7 @@ class MixingStats:
     burn_in_max: int
     sweep_factor: float
     recommended_sweeps: int
+    observable_sweeps: int
     n_chains: int
     n_sweeps: int
     reliable: bool
@@ -477,6 +482,8 @@ def mixing_stats(
     tau_max = max(all_taus) if all_taus else 1.0
     burn_max = max([unit_burn, *burn.values()])
     recommended = max(burn_max, math.ceil(sweep_factor * tau_max), 1)
+    obs_tau = max(tau.values(), default=1.0)
+    observable_sweeps = max([*burn.values(), math.ceil(sweep_factor * obs_tau), 1])
     return MixingStats(
         tau=tau,
         burn_in=burn,
@@ -488,6 +495,7 @@ def mixing_stats(
         burn_in_max=int(burn_max),
         sweep_factor=float(sweep_factor),
         recommended_sweeps=int(recommended),
+        observable_sweeps=int(observable_sweeps),
         n_chains=int(n_chains),
         n_sweeps=int(n_sweeps),
         reliable=bool(n_sweeps - half >= MIN_TRACE_PER_TAU * tau_max),
@@ -546,6 +554,7 @@ class PriorDiagnostics:
             f"ceil({m.sweep_factor:g} x tau_max {m.tau_max:.2f}))"
             + ("" if m.reliable else "  [trace < 50 tau: rerun with more sweeps]")
         )
+        lines.append(f"  (observables only, without single units: {m.observable_sweeps})")
         return lines
 
 
