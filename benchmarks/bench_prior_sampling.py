@@ -5,7 +5,9 @@ For every topology size the QVAE uses it measures, on this CPU:
 * the integrated autocorrelation time tau of the energy under block Gibbs (persistent chains in
   equilibrium) and the burn-in of fresh chains, so the number of sweeps for decorrelated samples
   is MEASURED: fresh chains need ``burn_in`` sweeps, persistent chains ``ceil(2 tau)`` between
-  draws; ``sweeps_needed`` = max of the two;
+  draws; ``sweeps_needed`` = max of the two (energy only); ``recommended_sweeps`` is the
+  library's recommendation (:func:`caloforge.boltzmann.mixing_stats`: the largest tau of the
+  energy, every partition magnetisation and every unit, times k = 10, or the largest burn-in);
 * the wall time of ``BlockGibbsSampler.sample(bm, 1024)`` against the number of sweeps, with the
   automatic (sparse for annealer graphs) field products and, as the baseline measured in the
   same run, dense block products;
@@ -45,6 +47,7 @@ from caloforge.boltzmann import (
     burn_in_sweeps,
     effective_sample_size,
     make_topology,
+    mixing_stats,
 )
 from caloforge.ioutil import atomic_path
 
@@ -100,14 +103,19 @@ def measure(kind, n, g, args) -> dict:
     fresh = gibbs.energy_trace(bm, args.n_samples, args.burn_in_window, seed=args.seed + 1)
     burn = burn_in_sweeps(fresh)
     needed = max(burn, math.ceil(2 * tau))
+    # the library's recommendation: every unit, partition magnetisation and the energy, k = 10
+    mix = mixing_stats(bm, seed=args.seed, n_chains=args.tau_chains, n_sweeps=args.tau_sweeps)
     row.update(
         tau_energy_sweeps=tau,
         ess_per_sweep_per_chain=effective_sample_size(trace) / trace.numel(),
         burn_in_sweeps=burn,
         sweeps_needed=needed,
+        tau_max_sweeps=mix.tau_max,
+        recommended_sweeps=mix.recommended_sweeps,
+        recommendation_reliable=mix.reliable,
     )
     # --- Gibbs wall time vs sweeps, automatic and dense field products
-    sweep_list = sorted(set(args.sweeps) | {needed})
+    sweep_list = sorted(set(args.sweeps) | {needed, mix.recommended_sweeps})
     row["gibbs_s"] = {}
     row["gibbs_dense_s"] = {}
     for sweeps in sweep_list:
@@ -124,6 +132,7 @@ def measure(kind, n, g, args) -> dict:
             warmup=1,
         )
     row["gibbs_s_at_needed"] = row["gibbs_s"][needed]
+    row["gibbs_s_at_recommended"] = row["gibbs_s"][mix.recommended_sweeps]
     return row
 
 
@@ -159,6 +168,9 @@ def print_table(rows: list[dict], n_samples: int) -> None:
         "tau",
         "burn-in",
         "sweeps",
+        "tau max",
+        "rec.",
+        "gibbs@rec.",
         "gibbs@sweeps",
         "dense@sweeps",
         "gibbs/sweep",
@@ -176,6 +188,9 @@ def print_table(rows: list[dict], n_samples: int) -> None:
             f"{r['tau_energy_sweeps']:.2f}",
             str(r["burn_in_sweeps"]),
             str(needed),
+            f"{r['tau_max_sweeps']:.2f}",
+            str(r["recommended_sweeps"]),
+            f"{r['gibbs_s'][r['recommended_sweeps']]:.3f}",
             f"{r['gibbs_s'][needed]:.3f}",
             f"{r['gibbs_dense_s'][needed]:.3f}",
             f"{r['gibbs_s'][largest] / largest * 1e3:.1f} ms",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -21,6 +22,16 @@ from caloforge.errors import CaloforgeError
 
 N = 2000
 GIBBS = BlockGibbsSampler(50)  # the target; this machine's tau is ~1.2 sweeps
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """One torch thread: on a shared, oversubscribed CPU the OpenMP barriers of these small
+    products stall (docs/boltzmann.md); restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 class HiddenBetaSampler(AnnealingSampler):
@@ -96,3 +107,67 @@ def test_calibration_is_deterministic_given_the_seed():
     b = calibrate_beta(bm, sa, n_samples=500, seed=9, max_iter=3, gibbs_sampler=GIBBS)
     assert a[0] == b[0] and a[1].betas == b[1].betas
     assert torch.equal(torch.as_tensor(a[1].gibbs_energies), torch.as_tensor(b[1].gibbs_energies))
+
+
+# ------------------------------------------------------------------ clamped (conditioned) prior
+
+
+def clamp_rows(bm: BoltzmannMachine, n: int, partition: int = 3) -> dict[int, torch.Tensor]:
+    """Four distinct codes on ``partition``, cycled over the n samples (like energy codes)."""
+    size = bm.topology.partition_sizes[partition]
+    gen = torch.Generator().manual_seed(11)
+    codes = (torch.rand(4, size, generator=gen) < 0.5).float()
+    return {partition: codes[torch.arange(n) % 4]}
+
+
+@pytest.mark.parametrize("beta_true", [0.5, 2.5])
+def test_clamped_calibration_recovers_a_known_beta(beta_true):
+    # same precision argument as the unclamped test, with the within-row variance
+    bm = machine()
+    clamp = clamp_rows(bm, N)
+    sampler = HiddenBetaSampler(beta_true)
+    beta, history = calibrate_beta(
+        bm, sampler, n_samples=N, seed=1, gibbs_sampler=GIBBS, clamp=clamp
+    )
+    assert history.converged
+    assert beta == pytest.approx(beta_true, rel=0.05)
+
+
+def test_clamped_calibration_finds_the_temperature_of_fixed_temperature_annealing():
+    bm = machine(seed=3)
+    sa = SimulatedAnnealingSampler(num_sweeps=40, beta_range=(2.0, 2.0))
+    beta, history = calibrate_beta(
+        bm, sa, n_samples=N, seed=2, gibbs_sampler=GIBBS, clamp=clamp_rows(bm, N)
+    )
+    assert history.converged
+    assert beta == pytest.approx(2.0, rel=0.05)
+
+
+def test_clamped_target_is_the_conditional_mean_energy_with_the_within_row_error():
+    # 12-unit machine: the target mean must be the exact conditional mean energy averaged over
+    # the samples' rows (4 standard errors), not the unclamped mean; its standard error uses
+    # the within-row variance, smaller than the total one when rows differ.
+    from caloforge.boltzmann import exact_moments
+
+    bm = BoltzmannMachine.random(make_topology("pegasus", 3), weight_scale=1.0, seed=2)
+    clamp = clamp_rows(bm, N)
+    sa = SimulatedAnnealingSampler(num_sweeps=40)
+    _, history = calibrate_beta(
+        bm, sa, n_samples=N, seed=4, gibbs_sampler=GIBBS, clamp=clamp, max_iter=1
+    )
+    codes, which = torch.unique(clamp[3], dim=0, return_inverse=True)
+    per_row = [exact_moments(bm, clamp={3: code}).mean_energy for code in codes]
+    expected = float(np.mean(np.asarray(per_row)[which.numpy()]))
+    unclamped = exact_moments(bm).mean_energy
+    assert abs(history.gibbs_mean - expected) < 4 * history.gibbs_stderr
+    assert abs(history.gibbs_mean - unclamped) > 10 * history.gibbs_stderr
+    total = history.gibbs_energies.std(ddof=1) / math.sqrt(N)
+    assert history.gibbs_stderr < total
+
+
+def test_clamped_calibration_rejects_a_bad_clamp():
+    bm = machine()
+    with pytest.raises(CaloforgeError, match=r"clamp of partition 3 must have shape"):
+        calibrate_beta(
+            bm, SimulatedAnnealingSampler(), n_samples=10, seed=0, clamp={3: torch.zeros(5, 16)}
+        )

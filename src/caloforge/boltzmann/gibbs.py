@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -173,6 +173,35 @@ class BlockGibbsSampler:
             _, trace = runner.run(bm, n_chains, seed=seed, record_energy=True)
         return trace
 
+    def state_trace(
+        self,
+        bm: BoltzmannMachine,
+        n_chains: int,
+        n_sweeps: int,
+        *,
+        seed: int,
+        burn_in: int = 0,
+        clamp: Mapping[int, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """(n_sweeps, n_chains, n) uint8 states recorded after each sweep of fresh chains.
+
+        The first ``burn_in`` sweeps are run but not recorded; ``clamp`` as in :meth:`sample`.
+        Persistent chains are untouched. Memory: n_sweeps * n_chains * n bytes.
+        """
+        runner = BlockGibbsSampler(
+            n_sweeps, persistent=False, beta=self.beta, burn_in=burn_in, sparse=self.sparse
+        )
+        out = torch.empty(n_sweeps, n_chains, bm.n_units, dtype=torch.uint8)
+        recorded = [0]
+
+        def keep(state: torch.Tensor) -> None:
+            out[recorded[0]] = state.T.to("cpu", torch.uint8)
+            recorded[0] += 1
+
+        with _threads(self.num_threads):
+            runner.run(bm, n_chains, seed=seed, clamp=clamp, observer=keep)
+        return out
+
     def run(
         self,
         bm: BoltzmannMachine,
@@ -181,8 +210,13 @@ class BlockGibbsSampler:
         seed: int,
         clamp: Mapping[int, torch.Tensor] | None = None,
         record_energy: bool = False,
+        observer: Callable[[torch.Tensor], None] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Run the chains; returns the (n, n_samples) state and, if asked, the energy trace."""
+        """Run the chains; returns the (n, n_samples) state and, if asked, the energy trace.
+
+        ``observer``, if given, is called with the (n, n_samples) state after each of the last
+        ``n_sweeps`` sweeps (not the burn-in); it must not modify the state.
+        """
         n_samples = check_n_samples(n_samples)
         clamp = check_clamp(bm, n_samples, clamp)
         device = bm.bias.device
@@ -214,9 +248,12 @@ class BlockGibbsSampler:
                     u = uniform[: prob.shape[0]]
                     torch.rand(u.shape, generator=gen, device=device, out=u)
                     state[block.sl] = torch.lt(u, prob).float()
-                if record_energy and sweep >= sweeps - self.n_sweeps:
-                    trace[recorded] = _energy_t(bm, state, blocks)
-                    recorded += 1
+                if sweep >= sweeps - self.n_sweeps:
+                    if record_energy:
+                        trace[recorded] = _energy_t(bm, state, blocks)
+                        recorded += 1
+                    if observer is not None:
+                        observer(state)
         if self.persistent:
             self._chains = state
         return state, (trace if record_energy else None)

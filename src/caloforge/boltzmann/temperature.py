@@ -13,13 +13,15 @@ later steps use the secant slope through the last two points instead (it include
 factor tau) whenever their mean energies differ by more than three standard errors. Steps are
 clipped to a factor of 4. The loop stops as soon as |<E>_beta - <E>_1| is within
 ``n_sigma`` of its statistical error sqrt(se_gibbs^2 + se_annealer^2) (samples from independent
-chains / reads), or after ``max_iter`` iterations.
+chains / reads), or after ``max_iter`` iterations. With a clamp (the conditioned prior) both
+sides sample the same conditionals row by row and the variances are within-row variances.
 """
 
 from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,7 +29,7 @@ import torch
 
 from caloforge.boltzmann.errors import BoltzmannError
 from caloforge.boltzmann.gibbs import BlockGibbsSampler
-from caloforge.boltzmann.machine import BoltzmannMachine
+from caloforge.boltzmann.machine import BoltzmannMachine, check_clamp
 from caloforge.boltzmann.samplers import AnnealingSampler
 from caloforge.ioutil import atomic_path
 
@@ -74,6 +76,23 @@ def _energies(bm: BoltzmannMachine, z: torch.Tensor) -> np.ndarray:
         return bm.energy(z.to(bm.bias.device)).double().cpu().numpy()
 
 
+def _clamp_groups(clamp: Mapping[int, torch.Tensor] | None, n_samples: int) -> np.ndarray:
+    """(n_samples,) index of each sample's distinct clamp row (all 0 without a clamp)."""
+    if not clamp:
+        return np.zeros(n_samples, dtype=np.int64)
+    rows = torch.cat([torch.as_tensor(clamp[p]).float().cpu() for p in sorted(clamp)], dim=1)
+    return torch.unique(rows, dim=0, return_inverse=True)[1].numpy().ravel()
+
+
+def _mean_and_within_var(e: np.ndarray, groups: np.ndarray) -> tuple[float, float]:
+    """Mean energy and the pooled within-clamp-row variance sum (e - row mean)^2 / (N - G)."""
+    n_groups = int(groups.max()) + 1
+    counts = np.bincount(groups, minlength=n_groups)
+    row_mean = np.bincount(groups, weights=e, minlength=n_groups) / np.maximum(counts, 1)
+    dof = max(len(e) - int(np.count_nonzero(counts)), 1)
+    return float(e.mean()), float(np.sum((e - row_mean[groups]) ** 2) / dof)
+
+
 def calibrate_beta(
     bm: BoltzmannMachine,
     annealer_sampler: AnnealingSampler,
@@ -84,6 +103,7 @@ def calibrate_beta(
     seed: int,
     gibbs_sampler: BlockGibbsSampler | None = None,
     n_sigma: float = 2.0,
+    clamp: Mapping[int, torch.Tensor] | None = None,
 ) -> tuple[float, CalibrationHistory]:
     """Find the ``beta_eff`` at which ``annealer_sampler`` reproduces the machine's mean energy.
 
@@ -97,6 +117,12 @@ def calibrate_beta(
         seed: seeds the Gibbs target and every annealer call.
         gibbs_sampler: sampler of the target; default 200 sweeps of fresh block Gibbs chains.
         n_sigma: stop when the mean energies agree within this many standard errors.
+        clamp: partition -> (n_samples, partition size) 0/1 conditioning values (the
+            conditioned prior's clamped partition, e.g. energy codes). Target and annealer then
+            sample the same conditionals, row for row; the energy variance used for the
+            standard errors and the Newton step is the pooled WITHIN-row variance (the rows are
+            fixed, identical on both sides, so their spread cancels in the difference, and
+            d<E | c>/d log beta = Var(E | c) row by row).
 
     Returns:
         ``(beta_eff, history)``: the last beta tried (the converged one if ``history.converged``).
@@ -111,20 +137,25 @@ def calibrate_beta(
             f"calibrate_beta needs n_samples >= 2, max_iter >= 1 and beta0 > 0, got "
             f"{n_samples}, {max_iter}, {beta0}"
         )
+    clamp = check_clamp(bm, n_samples, clamp)
+    groups = _clamp_groups(clamp, n_samples)
     seeds = np.random.SeedSequence(int(seed)).generate_state(max_iter + 1)
     gibbs = gibbs_sampler or BlockGibbsSampler(n_sweeps=200)
-    e_gibbs = _energies(bm, gibbs.sample(bm, n_samples, seed=int(seeds[0])))
+    e_gibbs = _energies(bm, gibbs.sample(bm, n_samples, seed=int(seeds[0]), clamp=clamp or None))
+    g_mean, g_var = _mean_and_within_var(e_gibbs, groups)
     history = CalibrationHistory(
-        gibbs_mean=float(e_gibbs.mean()),
-        gibbs_stderr=float(e_gibbs.std(ddof=1) / math.sqrt(n_samples)),
+        gibbs_mean=g_mean,
+        gibbs_stderr=math.sqrt(g_var / n_samples),
         gibbs_energies=e_gibbs,
     )
     log_beta = math.log(beta0)
     for it in range(max_iter):
         beta = math.exp(log_beta)
-        z = annealer_sampler.with_beta_eff(beta).sample(bm, n_samples, seed=int(seeds[it + 1]))
+        z = annealer_sampler.with_beta_eff(beta).sample(
+            bm, n_samples, seed=int(seeds[it + 1]), clamp=clamp or None
+        )
         e = _energies(bm, z)
-        mean, var = float(e.mean()), float(e.var(ddof=1))
+        mean, var = _mean_and_within_var(e, groups)
         stderr = math.sqrt(var / n_samples)
         history.betas.append(beta)
         history.annealer_means.append(mean)
