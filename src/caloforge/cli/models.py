@@ -46,6 +46,9 @@ def train(
     max_showers: int = typer.Option(
         None, "--max-showers", help="use only the first N training showers"
     ),
+    max_minutes: float = typer.Option(
+        None, "--max-minutes", help="wall-clock budget: stop after the step that passes it"
+    ),
 ) -> None:
     """Train a model on shower files; checkpoints (safetensors + JSON) go to --output each epoch."""
     from caloforge.workflows import load_config
@@ -53,7 +56,7 @@ def train(
 
     m = run_train(
         model, [str(p) for p in data], output, geometry=geometry, val=val, config=load_config(config),
-        epochs=epochs, seed=seed, resume=resume, max_showers=max_showers,
+        epochs=epochs, seed=seed, resume=resume, max_showers=max_showers, max_minutes=max_minutes,
     )  # fmt: skip
     out.print(f"trained {m.model_name} ({m.n_parameters()} parameters) -> {output}")
 
