@@ -80,7 +80,8 @@ def _describe(tp: Any) -> str:
     if typing.get_origin(tp) is Literal:
         return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
     if typing.get_origin(tp) is tuple:
-        return f"a list of {_describe(typing.get_args(tp)[0]).removeprefix('a ')}s"
+        plural = {int: "integers", float: "finite numbers", bool: "booleans", str: "strings"}
+        return f"a list of {plural.get(typing.get_args(tp)[0], 'values')}"
     return str(tp)
 
 
