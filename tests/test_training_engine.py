@@ -120,9 +120,7 @@ def test_seeded_and_resumed_runs_are_bit_identical(name, data, tmp_path):
         first.fit(train, val, out_dir=tmp_path / "cut", epochs=2, seed=5, progress=False)
     assert load_generator(tmp_path / "cut").state["epoch"] == 1
     # the resumed run takes its seed from the checkpoint, whatever is passed
-    resumed.fit(
-        train, val, out_dir=tmp_path / "cut", epochs=2, seed=0, resume=True, progress=False
-    )
+    resumed.fit(train, val, out_dir=tmp_path / "cut", epochs=2, seed=0, resume=True, progress=False)
     assert_identical(tmp_path / "straight", tmp_path / "cut")
     # one history format: per-epoch lists of one length, the fixed columns, a validation metric
     assert {"epoch", "steps", "seconds"} <= set(history)
