@@ -271,3 +271,25 @@ def test_derived_seeds_are_stable_distinct_and_in_range():
     for bad in (True, -1, 1.5, None, "3"):
         with pytest.raises(ConfigError, match="seed must be a non-negative integer"):
             check_seed(bad)
+
+
+def test_two_rename_fallback_and_recovery_of_the_old_set(run, monkeypatch):
+    """Where the kernel cannot exchange two directories, the commit renames twice; a set moved
+    aside by a process that died between the renames is moved back by the next commit."""
+    import subprocess
+
+    import caloforge.models.checkpoint as checkpoint
+
+    monkeypatch.setattr(checkpoint, "_exchange", lambda a, b: False)
+    model = load_generator(run)
+    model.state["epoch"] = 3
+    model.save(run)
+    assert load_generator(run).state["epoch"] == 3
+    assert sorted(p.name for p in run.parent.iterdir()) == ["run"]
+    # a process (now dead) moved the set aside and was killed before the new one took its place
+    dead_pid = subprocess.Popen(["true"])
+    dead_pid.wait()
+    aside = run.parent / f".run.ckpt-{dead_pid.pid}-x-old"
+    run.rename(aside)
+    checkpoint.remove_stale_sets(run)
+    assert load_generator(run).state["epoch"] == 3 and not aside.exists()
