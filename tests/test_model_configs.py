@@ -16,7 +16,7 @@ from caloforge.cli import main
 from caloforge.errors import CheckpointError, ConfigError
 from caloforge.geometry import get_geometry
 from caloforge.io import write_showers
-from caloforge.models import available_models, load_generator, model_class
+from caloforge.models import builtin_models, load_generator, model_class
 from caloforge.models._gan_common import toy_showers
 
 LEGACY = Path(__file__).parent / "fixtures" / "legacy_v1"
@@ -78,7 +78,7 @@ CASES = [(name, config, message) for name, cases in BAD.items() for config, mess
 
 
 def test_every_model_has_bad_config_cases():
-    assert sorted(BAD) == available_models()
+    assert sorted(BAD) == builtin_models()
 
 
 @pytest.mark.parametrize(("name", "config", "message"), CASES)
@@ -90,7 +90,7 @@ def test_bad_config_value_is_one_sentence(name, config, message):
     assert message in text and "\n" not in text
 
 
-@pytest.mark.parametrize("name", available_models())
+@pytest.mark.parametrize("name", builtin_models())
 def test_defaults_round_trip_and_are_stored_typed(name):
     cls = model_class(name)
     options = cls.config_class()
@@ -168,7 +168,7 @@ def test_cli_resume_with_a_different_config_is_refused(shower_file, tmp_path, mo
 
 
 # --------------------------------------------------------------------------- old checkpoints
-@pytest.mark.parametrize("name", available_models())
+@pytest.mark.parametrize("name", builtin_models())
 def test_checkpoints_of_the_first_layout_load_and_generate_the_same(name):
     model = load_generator(LEGACY / name)
     assert model.model_name == name and "format" not in json.loads(

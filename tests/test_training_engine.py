@@ -15,7 +15,7 @@ from safetensors.torch import load_file, save_file
 from caloforge.errors import CheckpointError, ConfigError
 from caloforge.geometry import get_geometry
 from caloforge.io import Showers
-from caloforge.models import available_models, load_generator, model_class
+from caloforge.models import builtin_models, load_generator, model_class
 from caloforge.models._gan_common import toy_showers
 from caloforge.models.training import TrainOptions
 from caloforge.seeding import check_seed, derive_seed
@@ -44,7 +44,7 @@ MODELS = sorted(TINY)
 
 
 def test_every_registered_model_is_covered():
-    assert sorted(available_models()) == MODELS
+    assert sorted(builtin_models()) == MODELS
 
 
 @pytest.fixture(scope="module")

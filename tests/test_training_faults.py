@@ -108,8 +108,9 @@ def _raise(exc: type[BaseException]) -> None:
 
 
 CHILD = """
-import json, sys, numpy as np
+import json, sys, numpy as np, torch
 from pathlib import Path
+torch.set_num_threads(int(sys.argv[4]))  # CPU results depend on the thread count: the parent's
 from caloforge.geometry import get_geometry
 from caloforge.models import model_class
 from caloforge.models._gan_common import toy_showers
@@ -131,7 +132,15 @@ def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_weights(s
     kills = 0
     for attempt in range(8):
         proc = subprocess.Popen(
-            [sys.executable, "-c", CHILD, json.dumps(CONFIG), str(EPOCHS), str(out)],
+            [
+                sys.executable,
+                "-c",
+                CHILD,
+                json.dumps(CONFIG),
+                str(EPOCHS),
+                str(out),
+                str(torch.get_num_threads()),
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -91,6 +91,11 @@ def _import_model_module(module: str) -> None:
             raise
 
 
+def builtin_models() -> list[str]:
+    """Names of the models that ship with caloforge."""
+    return sorted(_BUILTIN)
+
+
 def available_models() -> list[str]:
     """Names of the registered models (built-in ones without importing them)."""
     return sorted(set(_REGISTRY) | set(_BUILTIN))
