@@ -119,16 +119,9 @@ def configure_model(
     """Apply the generation options to a loaded model: the prior sampler (QVAE) and the
     simulated device (quantum-circuit models). Returns the model to sample from."""
     if sampler is not None:
-        if not hasattr(model, "set_sampler"):
-            raise ConfigError(f"model {model.model_name!r} has no prior sampler to choose")
-        model.set_sampler(sampler, **(sampler_options or {}))
+        model.set_sampler(sampler, **(sampler_options or {}))  # ConfigError without a prior
     if hardware:
-        if not hasattr(model, "with_hardware"):
-            raise ConfigError(
-                f"model {model.model_name!r} runs no quantum circuit; "
-                "--hardware applies to qgan and qgan-dist"
-            )
-        model = model.with_hardware(**hardware)
+        model = model.with_hardware(**hardware)  # ConfigError without a quantum device
     return model
 
 

@@ -32,7 +32,7 @@ from torch import nn
 from caloforge.errors import ConfigError
 from caloforge.geometry import Geometry
 from caloforge.io import Showers, check_values
-from caloforge.models.base import Generator
+from caloforge.models.base import Generator, LatentInput
 from caloforge.models.config import ModelConfig
 from caloforge.models.training import StepContext, TrainingPlan
 
@@ -299,6 +299,12 @@ class ImageGAN(Generator):
         """One-off work before the first epoch (x: (N, L, a, b) scaled, e_inc (N, 1) MeV)."""
 
     # ----------------------------------------------------------------- sampling
+    def latent_spec(self) -> tuple[LatentInput, ...]:
+        return (
+            LatentInput("noise", (self.config["latent_dim"],), "normal(0, 1)"),
+            LatentInput("incident_energy", (1,), "incident energy (MeV)", "given"),
+        )
+
     def latent_inputs(
         self, incident_energies: Any, *, seed: int = 0
     ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import os
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -40,6 +41,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from caloforge import __version__
+from caloforge.conditions import Conditions
 from caloforge.errors import CheckpointError, ConfigError
 from caloforge.geometry import Geometry
 from caloforge.io import Showers
@@ -110,6 +112,25 @@ def model_class(name: str) -> type[Generator]:
     return _REGISTRY[name]
 
 
+@dataclass(frozen=True)
+class LatentInput:
+    """One input of a model's :meth:`Generator.inference_module`, as drawn by ``latent_inputs``.
+
+    Attributes:
+        name: the input's name (used for exported artifacts' inputs).
+        shape: per-shower shape, e.g. ``(64,)``.
+        distribution: what it holds: ``"normal(0, 1)"``, ``"uniform(0, 1)"``, ``"binary"``,
+            ``"incident energy (MeV)"`` ...
+        sampler: what draws it: ``"torch"`` (seeded torch generator), a prior sampler's
+            name (``"gibbs"``, ``"sa"`` ...) or ``"given"`` (a condition passed through).
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    distribution: str
+    sampler: str = "torch"
+
+
 class Generator(ABC):
     """A conditional shower generator for one geometry.
 
@@ -125,6 +146,12 @@ class Generator(ABC):
     """
 
     model_name: ClassVar[str] = "generator"
+    #: the conditions (caloforge.conditions.NAMES) the model generates for; others are refused
+    supported_conditions: ClassVar[frozenset[str]] = frozenset({"energy"})
+    #: whether inference_module() can be exported to ONNX/TorchScript (caloforge.export)
+    exportable: ClassVar[bool] = True
+    #: whether the model runs a (simulated) quantum device that with_hardware() can change
+    takes_device: ClassVar[bool] = False
     #: the model's typed options; None only for ad-hoc models configured by
     #: :meth:`default_config` (unknown keys are refused, types are not checked)
     config_class: ClassVar[type[ModelConfig] | None] = None
@@ -228,15 +255,57 @@ class Generator(ABC):
         inside it, so TorchScript/ONNX export and quantization need nothing else.
         """
 
-    def sample(
-        self, incident_energies: np.ndarray, *, seed: int = 0, batch_size: int = 1024
-    ) -> np.ndarray:
-        """Generate showers: (N,) incident energies in MeV -> (N, V) voxel energies in MeV."""
-        e = np.asarray(incident_energies, dtype=np.float64).reshape(-1)
-        if len(e) == 0 or not np.all(np.isfinite(e)) or np.any(e <= 0):
+    # ----------------------------------------------------------------- capabilities
+    @property
+    def takes_prior_sampler(self) -> bool:
+        """Whether :meth:`set_sampler` chooses how the model's prior is sampled."""
+        return False
+
+    def set_sampler(self, name: str = "gibbs", **options: Any) -> None:
+        """Choose the prior sampler used at generation (models with a prior override this)."""
+        raise ConfigError(f"model {self.model_name!r} has no prior sampler to choose")
+
+    def with_hardware(self, **changes: Any) -> Generator:
+        """The same trained model on another simulated device (quantum-circuit models)."""
+        raise ConfigError(
+            f"model {self.model_name!r} runs no quantum circuit; --hardware applies to qgan and "
+            "qgan-dist"
+        )
+
+    def latent_spec(self) -> tuple[LatentInput, ...] | None:
+        """The inputs :meth:`latent_inputs` returns, in order (None: not declared)."""
+        return None
+
+    @property
+    def latent_input_names(self) -> list[str] | None:
+        """Names of the :meth:`latent_spec` inputs (what exported artifacts call them)."""
+        spec = self.latent_spec()
+        return None if spec is None else [s.name for s in spec]
+
+    @property
+    def prior_description(self) -> dict[str, Any] | None:
+        """The prior and the sampler that draws it, for exported artifacts (None: no prior)."""
+        return None
+
+    def check_conditions(self, conditions: Conditions | Any) -> Conditions:
+        """``conditions`` (or plain incident energies in MeV) checked against
+        :attr:`supported_conditions`: one sentence for a condition the model cannot take."""
+        c = Conditions.of(conditions)
+        extra = sorted(c.names - self.supported_conditions)
+        if extra:
             raise ConfigError(
-                "incident energies must be a non-empty array of finite values > 0 MeV"
+                f"model {self.model_name!r} is conditioned on "
+                f"{', '.join(sorted(self.supported_conditions))} only and cannot take "
+                f"{', '.join(extra)}"
             )
+        return c
+
+    def sample(
+        self, incident_energies: np.ndarray | Conditions, *, seed: int = 0, batch_size: int = 1024
+    ) -> np.ndarray:
+        """Generate showers: (N,) incident energies in MeV (or :class:`Conditions`) -> (N, V)
+        voxel energies in MeV."""
+        e = self.check_conditions(incident_energies).energy
         module = self.inference_module().eval()
         out = []
         with torch.no_grad():

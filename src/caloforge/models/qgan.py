@@ -41,7 +41,7 @@ from torch import nn
 
 from caloforge.errors import ConfigError
 from caloforge.io import Showers
-from caloforge.models.base import Generator, register_model
+from caloforge.models.base import Generator, LatentInput, register_model
 from caloforge.models.config import ModelConfig, option
 from caloforge.models.training import StepContext, TrainingPlan
 from caloforge.quantum.circuits import (
@@ -256,6 +256,9 @@ class _HybridQGAN(Generator):
 
     conditional = True
     config_class: ClassVar[type[ModelConfig] | None] = QGANCommonConfig
+    #: PennyLane QNodes run in torch but trace to neither ONNX nor TorchScript
+    exportable = False
+    takes_device = True
 
     def __init__(self, geometry, config: ModelConfig | Mapping[str, Any] | None = None) -> None:
         super().__init__(geometry, config)
@@ -403,6 +406,15 @@ class _HybridQGAN(Generator):
         """Noise columns of the fitted energy response: 1 in shape mode, 0 in energy mode."""
         return 0 if self.energy_pixels else 1
 
+    def latent_spec(self) -> tuple[LatentInput, ...]:
+        what = f"normal(0, 1) x {self.n_latent() + self.n_response()}"
+        if self.n_noise() > self.n_latent() + self.n_response():
+            what += f", then uniform(0, 1) x {self.n_noise() - self.n_latent() - self.n_response()}"
+        return (
+            LatentInput("noise", (self.n_noise(),), what),
+            LatentInput("incident_energy", (1,), "incident energy (MeV)", "given"),
+        )
+
     def latent_inputs(self, e: np.ndarray, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """Noise (N, n_latent [+ 1 response] [+ shot uniforms]) float32 and e_inc (N, 1) MeV."""
         e = np.asarray(e, dtype=np.float64).reshape(-1)
@@ -430,8 +442,9 @@ class _HybridQGAN(Generator):
     def sample(
         self, incident_energies: np.ndarray, *, seed: int = 0, batch_size: int = 1024
     ) -> np.ndarray:
-        """(N,) incident energies in MeV -> (N, V) voxel energies in MeV."""
-        noise, e = self.latent_inputs(incident_energies, seed=seed)
+        """(N,) incident energies in MeV (or Conditions) -> (N, V) voxel energies in MeV."""
+        energies = self.check_conditions(incident_energies).energy
+        noise, e = self.latent_inputs(energies, seed=seed)
         module = self.inference_module().eval()
         out = []
         with torch.no_grad():

@@ -31,6 +31,7 @@ decoder that maps them to MeV.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -44,7 +45,7 @@ from torch.nn import functional as F
 from caloforge.errors import ConfigError
 from caloforge.geometry import Geometry
 from caloforge.io import Showers
-from caloforge.models.base import Generator, register_model
+from caloforge.models.base import Generator, LatentInput, register_model
 from caloforge.models.config import ModelConfig, option
 from caloforge.models.training import StepContext, TrainingPlan
 
@@ -238,6 +239,7 @@ class QVAE(Generator):
     ) -> None:
         super().__init__(geometry, config)
         self._sampler = None
+        self._sampler_spec: dict[str, Any] | None = None
         self._train_sampler = None
         self._build()
 
@@ -294,6 +296,41 @@ class QVAE(Generator):
             kwargs.setdefault("n_sweeps", int(self.config["gibbs_sweeps_sample"]))
             kwargs.setdefault("persistent", False)
         self._sampler = get_sampler(name, **kwargs)
+        self._sampler_spec = {"name": name, **json.loads(json.dumps(kwargs, default=str))}
+
+    # ------------------------------------------------------------------ capabilities
+    @property
+    def takes_prior_sampler(self) -> bool:
+        """True with the Boltzmann prior; the Gaussian baseline has no sampler to choose."""
+        return self.prior is not None
+
+    def latent_spec(self) -> tuple[LatentInput, ...]:
+        n_vox = self.geometry.n_voxels
+        if self.prior is None:
+            z = LatentInput("prior_z", (self.gauss_dim,), "normal(0, 1)")
+        else:
+            name = self._sampler_spec["name"] if self._sampler_spec else "gibbs"
+            z = LatentInput("prior_z", (self.prior.n_units,), "binary", name)
+        return (
+            z,
+            LatentInput("hit_uniform", (n_vox,), "uniform(0, 1)"),
+            LatentInput("energy_normal", (n_vox,), "normal(0, 1)"),
+            LatentInput("incident_energy", (1,), "incident energy (MeV)", "given"),
+        )
+
+    @property
+    def prior_description(self) -> dict[str, Any]:
+        """The prior (topology, units, conditioning) and the sampler specification."""
+        if self.prior is None:
+            return {"kind": "gaussian", "dim": self.gauss_dim}
+        return {
+            "kind": "boltzmann",
+            "topology": self.config["topology"],
+            "units": self.prior.n_units,
+            "conditioned_partition": self.cond_partition,
+            "sampler": self._sampler_spec
+            or {"name": "gibbs", "n_sweeps": self.config["gibbs_sweeps_sample"]},
+        }
 
     def _clamp(self, e_inc: torch.Tensor) -> dict[int, torch.Tensor] | None:
         if self.cond_partition is None:
