@@ -90,5 +90,10 @@ class Conditions:
 
     def __getitem__(self, index: slice) -> Conditions:
         """The conditions of the showers ``index`` selects (a slice)."""
-        parts = {n: getattr(self, n) for n in NAMES}
-        return Conditions(**{n: None if v is None else v[index] for n, v in parts.items()})
+        theta, phi, entry = self.theta, self.phi, self.entry
+        return Conditions(
+            energy=self.energy[index],
+            theta=None if theta is None else theta[index],
+            phi=None if phi is None else phi[index],
+            entry=None if entry is None else entry[index],
+        )

@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -157,13 +158,15 @@ class Generator(ABC):
     config_class: ClassVar[type[ModelConfig] | None] = None
 
     def __init__(
-        self, geometry: Geometry, config: ModelConfig | dict[str, Any] | None = None
+        self, geometry: Geometry, config: ModelConfig | Mapping[str, Any] | None = None
     ) -> None:
         self.geometry = geometry
         if self.config_class is not None:
             self.options = self.config_class.coerce(config)
             self.config: dict[str, Any] = self.options.to_dict()
         else:
+            if isinstance(config, ModelConfig):
+                config = config.to_dict()
             self.config = {**self.default_config(), **(config or {})}
             unknown = set(self.config) - set(self.default_config())
             if unknown:

@@ -39,6 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from caloforge.conditions import Conditions
 from caloforge.errors import ConfigError
 from caloforge.io import Showers
 from caloforge.models.base import Generator, LatentInput, register_model
@@ -440,7 +441,11 @@ class _HybridQGAN(Generator):
         )
 
     def sample(
-        self, incident_energies: np.ndarray, *, seed: int = 0, batch_size: int = 1024
+        self,
+        incident_energies: np.ndarray | Conditions,
+        *,
+        seed: int = 0,
+        batch_size: int = 1024,
     ) -> np.ndarray:
         """(N,) incident energies in MeV (or Conditions) -> (N, V) voxel energies in MeV."""
         energies = self.check_conditions(incident_energies).energy
