@@ -178,6 +178,17 @@ def test_checkpoints_of_the_first_layout_load_and_generate_the_same(name):
     np.testing.assert_array_equal(model.sample(np.array([2e3, 2e4, 9e4]), seed=3), expected)
 
 
+def test_training_does_not_resume_from_the_first_layout(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    for f in ("model.json", "model.safetensors"):
+        (run / f).write_bytes((LEGACY / "gan3d" / f).read_bytes())
+    model = load_generator(run)
+    data = toy_showers(model.geometry, np.geomspace(1e3, 1e5, 8), seed=0)
+    with pytest.raises(CheckpointError, match="written before caloforge's training engine"):
+        model.fit(data, out_dir=run, epochs=3, resume=True, progress=False)
+
+
 def test_a_stored_config_with_a_bad_value_is_a_checkpoint_error(tmp_path):
     run = tmp_path / "run"
     run.mkdir()

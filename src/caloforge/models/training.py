@@ -41,7 +41,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from caloforge.errors import CheckpointError, ConfigError
-from caloforge.models.checkpoint import META_FILE, OPTIMIZER_FILE, WEIGHTS_FILE
+from caloforge.models.checkpoint import FORMAT_VERSION, META_FILE, OPTIMIZER_FILE, WEIGHTS_FILE
 from caloforge.seeding import check_seed, derive_seed
 
 if TYPE_CHECKING:
@@ -279,6 +279,11 @@ def load_for_resume(model: Generator, out_dir: Path) -> dict[str, torch.Tensor]:
             f"{out_dir}: no {META_FILE} to resume from; train without resume to start a new run"
         )
     meta = read_meta(out_dir)
+    if meta.get("format", 1) < FORMAT_VERSION:
+        raise CheckpointError(
+            f"{out_dir}: written before caloforge's training engine (format "
+            f"{meta.get('format', 1)}); it loads and generates, but training cannot resume from it"
+        )
     if meta["model"] != model.model_name:
         raise CheckpointError(
             f"{out_dir}: holds a {meta['model']!r} checkpoint, cannot resume model "
@@ -358,23 +363,26 @@ def _train(model: Generator, train: Showers, val: Showers | None, o: TrainOption
         model.initialize(derive_seed(seed, "init"))
         model.state = {"epoch": 0, "seed": seed, "step": 0, "history": {}}
         fresh = True
-    torch.manual_seed(derive_seed(seed, "prepare"))
-    plan = model.training_plan(train, val, seed=seed, fresh=fresh)
-    if o.resume:
-        assert o.out_dir is not None
-        load_optimizer_tensors(o.out_dir / OPTIMIZER_FILE, resume_tensors, plan.optimizers)
-        extra = {k[6:]: v for k, v in resume_tensors.items() if k.startswith("train.")}
-        if plan.load_resume_tensors is not None:
-            plan.load_resume_tensors(extra)
-    history: History = {k: [float(x) for x in v] for k, v in model.state["history"].items()}
-    start = int(model.state["epoch"])
-    step_no = int(model.state.get("step", 0))
-    per_epoch = plan.planned_steps
-    total = o.epochs * per_epoch
-    budget = None if o.max_minutes is None else 60.0 * o.max_minutes
-    summary = plan.summary or _summary
-    out_of_time = False
     with progress_bar(o.progress) as bar:
+        # preparation (fitting preprocessing, pre-training) can take a while: say so
+        prep = bar.add_task(f"prepare {model.model_name}", total=None, info="")
+        torch.manual_seed(derive_seed(seed, "prepare"))
+        plan = model.training_plan(train, val, seed=seed, fresh=fresh)
+        bar.update(prep, total=1, completed=1)
+        if o.resume:
+            assert o.out_dir is not None
+            load_optimizer_tensors(o.out_dir / OPTIMIZER_FILE, resume_tensors, plan.optimizers)
+            extra = {k[6:]: v for k, v in resume_tensors.items() if k.startswith("train.")}
+            if plan.load_resume_tensors is not None:
+                plan.load_resume_tensors(extra)
+        history: History = {k: [float(x) for x in v] for k, v in model.state["history"].items()}
+        start = int(model.state["epoch"])
+        step_no = int(model.state.get("step", 0))
+        per_epoch = plan.planned_steps
+        total = o.epochs * per_epoch
+        budget = None if o.max_minutes is None else 60.0 * o.max_minutes
+        summary = plan.summary or _summary
+        out_of_time = False
         task = bar.add_task(
             f"train {model.model_name}", total=max(0, o.epochs - start) * per_epoch, info=""
         )
