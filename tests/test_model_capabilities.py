@@ -88,3 +88,27 @@ def test_qvae_prior_description_records_the_sampler():
     assert described["sampler"] == {"name": "sa", "num_sweeps": 50}
     assert model.latent_spec()[0].sampler == "sa"
     json.dumps(described)  # goes into exported artifacts as is
+
+
+def test_cli_sampler_options_reach_the_sampler_and_the_file(tmp_path, monkeypatch, capsys):
+    import sys
+
+    import h5py
+
+    from caloforge.cli import main
+
+    out = tmp_path / "gen.h5"
+    args = ["generate", str(LEGACY / "qvae"), "-o", str(out), "--n", "4"]
+    args += ["--energies", "fixed:5e3", "--sampler", "sa"]
+    monkeypatch.setattr(sys, "argv", ["caloforge", *args, "--sampler-options", '{"num_sweeps": 7}'])
+    with pytest.raises(SystemExit) as info:
+        main()
+    assert info.value.code in (0, None), capsys.readouterr().err
+    with h5py.File(out) as f:
+        assert f.attrs["sampler"] == "sa"
+        assert json.loads(f.attrs["sampler_options"]) == {"num_sweeps": 7}
+    monkeypatch.setattr(sys, "argv", ["caloforge", *args, "--sampler-options", '{"sweeps": 7}'])
+    with pytest.raises(SystemExit) as info:
+        main()
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "bad option for sampler 'sa'" in err

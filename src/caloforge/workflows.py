@@ -118,6 +118,8 @@ def configure_model(
 ):
     """Apply the generation options to a loaded model: the prior sampler (QVAE) and the
     simulated device (quantum-circuit models). Returns the model to sample from."""
+    if sampler_options and sampler is None:
+        raise ConfigError("--sampler-options needs --sampler, the sampler they are for")
     if sampler is not None:
         model.set_sampler(sampler, **(sampler_options or {}))  # ConfigError without a prior
     if hardware:
@@ -157,6 +159,7 @@ def prepare_generation(
         "seed": seed,
         "model_dir": str(run_dir),
         "sampler": sampler or "",
+        "sampler_options": json.dumps(sampler_options or {}),
         "hardware": json.dumps(hardware or {}),
     }
     return model, e, attrs

@@ -75,6 +75,11 @@ def generate(
     sampler: str = typer.Option(
         None, "--sampler", help="prior sampler for the QVAE: gibbs | sa | sqa | qpu"
     ),
+    sampler_options: str = typer.Option(
+        None,
+        "--sampler-options",
+        help='options of --sampler, JSON, e.g. \'{"beta_eff": 0.8, "num_sweeps": 500}\'',
+    ),
     hardware: str = typer.Option(
         None,
         "--hardware",
@@ -101,8 +106,8 @@ def generate(
 
     r = run_generate(
         run, output, n=n, energies=energies, energies_from=energies_from, sampler=sampler,
-        hardware=load_config(hardware), seed=seed, batch_size=batch_size, workers=workers,
-        scheduler=scheduler,
+        sampler_options=load_config(sampler_options), hardware=load_config(hardware), seed=seed,
+        batch_size=batch_size, workers=workers, scheduler=scheduler,
     )  # fmt: skip
     out.print(f"wrote {r['n']} showers to {output} in {r['seconds']:.2f} s")
 
