@@ -142,6 +142,7 @@ def test_cli_bad_config_exits_2_with_one_line(
         (["--epochs", "-3"], "epochs must be a positive integer, got -3"),
         (["--seed", "-1"], "seed must be a non-negative integer, got -1"),
         (["--max-minutes", "-1"], "max_minutes must be a finite number >= 0"),
+        (["--max-showers", "-5"], "max_showers must be a positive integer, got -5"),
         (["--resume"], "run: not a model directory"),
     ],
 )

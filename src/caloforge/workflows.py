@@ -96,6 +96,8 @@ def train(
         epochs=default_epochs(model.config, epochs), seed=seed, out_dir=out, resume=resume,
         max_minutes=max_minutes,
     )  # fmt: skip
+    if max_showers is not None and (isinstance(max_showers, bool) or max_showers < 1):
+        raise ConfigError(f"max_showers must be a positive integer, got {max_showers!r}")
     train_data = read_showers(data, geometry=geo, max_showers=max_showers)
     val_data = read_showers(val, geometry=geo) if val else None
     model.fit(
