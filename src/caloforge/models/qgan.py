@@ -649,19 +649,6 @@ def _checked(data: Showers, geometry) -> tuple[np.ndarray, np.ndarray]:
     return x, e
 
 
-def _progress(enabled: bool):
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total} steps"),
-        TimeRemainingColumn(),
-        disable=not enabled,
-        transient=True,
-    )
-
-
 # --------------------------------------------------------------------------- the two models
 @register_model("qgan")
 class QGAN(_HybridQGAN):
