@@ -27,9 +27,9 @@ def model(request):
     ("kwargs", "message"),
     [
         ({"energy": []}, "no incident energies given"),
-        ({"energy": [1e3, 0.0]}, "incident energies must be > 0 MeV"),
-        ({"energy": [1e3, np.nan]}, "condition 'energy' must hold finite values"),
-        ({"energy": ["a"]}, "condition 'energy' must hold numbers"),
+        ({"energy": [1e3, 0.0]}, "incident energies must be finite and > 0 MeV, got values from 0"),
+        ({"energy": [1e3, np.nan]}, "incident energies must be finite and > 0 MeV"),
+        ({"energy": ["a"]}, "incident energies must be numbers (MeV)"),
         ({"energy": E, "theta": [0.1]}, "condition 'theta' has 1 values but there are 2"),
         ({"energy": E, "theta": [0.1, 4.0]}, "'theta' (polar angle) must lie in [0, pi]"),
         ({"energy": E, "phi": [0.1, np.inf]}, "condition 'phi' must hold finite values"),

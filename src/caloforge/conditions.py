@@ -53,12 +53,16 @@ class Conditions:
     entry: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        energy = _array(self.energy, "energy", "MeV")
+        try:
+            energy = np.asarray(self.energy, dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError):
+            raise ConfigError("incident energies must be numbers (MeV)") from None
         if energy.size == 0:
             raise ConfigError("no incident energies given; expected an array (N,) in MeV")
-        if np.any(energy <= 0):
+        if not np.all(np.isfinite(energy)) or np.any(energy <= 0):
             raise ConfigError(
-                f"incident energies must be > 0 MeV, got values down to {energy.min():g}"
+                f"incident energies must be finite and > 0 MeV, got values from "
+                f"{np.nanmin(energy):g} to {np.nanmax(energy):g}"
             )
         object.__setattr__(self, "energy", energy)
         n = len(energy)
