@@ -226,13 +226,24 @@ def test_a_failed_commit_leaves_the_previous_set_whole(run, data, monkeypatch):
 
 def test_each_epoch_replaces_the_whole_set_and_keeps_other_files(run, data):
     (run / "notes.txt").write_text("kept")
+    (run / "plots").mkdir()
+    (run / "plots" / "loss.txt").write_text("kept too")
     resume("gan3d", run, data)
     assert sorted(p.name for p in run.iterdir()) == [
-        "model.json", "model.safetensors", "notes.txt", "optimizer.safetensors",
+        "model.json", "model.safetensors", "notes.txt", "optimizer.safetensors", "plots",
     ]  # fmt: skip
     assert (run / "notes.txt").read_text() == "kept"
+    assert (run / "plots" / "loss.txt").read_text() == "kept too"
     assert load_generator(run).state["epoch"] == 2
     assert sorted(p.name for p in run.parent.iterdir()) == ["run"]
+
+
+def test_a_run_directory_given_as_a_symlink_stays_a_symlink(run, data, tmp_path):
+    link = tmp_path / "latest"
+    link.symlink_to(run, target_is_directory=True)
+    resume("gan3d", link, data)
+    assert link.is_symlink() and load_generator(run).state["epoch"] == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest", "run"]
 
 
 def test_save_drops_an_optimizer_file_that_no_longer_matches(run):

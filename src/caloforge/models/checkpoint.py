@@ -76,18 +76,22 @@ def remove_stale_sets(directory: Path) -> None:
             shutil.rmtree(p, ignore_errors=True)
 
 
+def _link_or_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+    try:
+        os.link(src, dst, follow_symlinks=False)
+    except OSError:
+        shutil.copy2(src, dst, follow_symlinks=False)
+
+
 def _carry_over(old: Path, new: Path) -> None:
     """Hard-link (or copy) the entries of ``old`` that are not checkpoint files into ``new``."""
     for entry in old.iterdir():
         if entry.name in SET_FILES or (new / entry.name).exists():
             continue
         if entry.is_dir() and not entry.is_symlink():
-            shutil.copytree(entry, new / entry.name, symlinks=True)
-            continue
-        try:
-            os.link(entry, new / entry.name, follow_symlinks=False)
-        except OSError:
-            shutil.copy2(entry, new / entry.name, follow_symlinks=False)
+            shutil.copytree(entry, new / entry.name, symlinks=True, copy_function=_link_or_copy)
+        else:
+            _link_or_copy(entry, new / entry.name)
 
 
 def commit_set(directory: str | os.PathLike, writers: Mapping[str, Callable[[Path], None]]) -> Path:
@@ -102,6 +106,8 @@ def commit_set(directory: str | os.PathLike, writers: Mapping[str, Callable[[Pat
         ``directory`` as a Path.
     """
     final = Path(directory)
+    if final.is_symlink():  # swap the directory it points to, not the link
+        final = final.resolve()
     if final.exists() and not final.is_dir():
         raise CheckpointError(f"{final}: exists and is not a directory; cannot write a model there")
     try:
