@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from safetensors import SafetensorError, safe_open
@@ -74,8 +75,10 @@ class TrainOptions:
     max_minutes: float | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:
-            raise ConfigError(f"epochs must be a positive integer, got {self.epochs!r}")
+        e = self.epochs
+        if isinstance(e, bool) or not isinstance(e, int | np.integer) or e < 1:
+            raise ConfigError(f"epochs must be a positive integer, got {e!r}")
+        object.__setattr__(self, "epochs", int(e))
         object.__setattr__(self, "seed", check_seed(self.seed))
         if self.max_minutes is not None:
             m = self.max_minutes
@@ -289,7 +292,10 @@ def load_for_resume(model: Generator, out_dir: Path) -> dict[str, torch.Tensor]:
             f"{out_dir}: holds a {meta['model']!r} checkpoint, cannot resume model "
             f"{model.model_name!r}"
         )
-    stored = model.config_class.coerce(meta["config"]).to_dict() if model.config_class else None
+    try:
+        stored = model.config_class.coerce(meta["config"]).to_dict() if model.config_class else None
+    except ConfigError as exc:
+        raise CheckpointError(f"{meta_path}: {exc}") from None
     if (stored if stored is not None else meta["config"]) != model.config:
         diff = sorted(
             k for k in model.config if (stored or meta["config"]).get(k) != model.config[k]
