@@ -136,7 +136,7 @@ def test_max_minutes_stops_after_an_epoch_and_resume_finishes(small, tmp_path):
 def test_resume_refuses_a_checkpoint_of_another_config(small, tmp_path):
     geo = get_geometry("grid:6x8x7")
     GAN3D(geo, tiny("conv3d")).fit(small, epochs=1, progress=False, out_dir=tmp_path)
-    with pytest.raises(CheckpointError, match="different configuration"):
+    with pytest.raises(CheckpointError, match="different options"):
         GAN3D(geo, tiny("conv2d")).fit(
             small, epochs=2, progress=False, out_dir=tmp_path, resume=True
         )
@@ -187,10 +187,10 @@ def test_irregular_geometry_is_refused():
 @pytest.mark.parametrize(
     ("config", "message"),
     [
-        ({"generator": "conv1d"}, "must be 'conv3d' or 'conv2d'"),
-        ({"gen_channels": [8, 0]}, "'gen_channels' must be a list of positive integers"),
-        ({"kernel": 4}, "'kernel' must be an odd positive integer"),
-        ({"latent_dim": 0}, "'latent_dim' of model 'gan3d' must be a positive integer"),
+        ({"generator": "conv1d"}, "must be one of 'conv3d', 'conv2d'"),
+        ({"gen_channels": [8, 0]}, "'gen_channels' of model 'gan3d' must be a list of values >= 1"),
+        ({"kernel": 4}, "'kernel' of model 'gan3d' must be an odd integer"),
+        ({"latent_dim": 0}, "'latent_dim' of model 'gan3d' must be >= 1"),
         ({"depth": 3}, "unknown option"),
     ],
 )

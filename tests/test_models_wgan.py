@@ -15,6 +15,7 @@ from caloforge.models import load_generator, model_class
 from caloforge.models._gan_common import toy_showers
 from caloforge.models.wgan import WGAN, EnergyFeature, gradient_penalty
 from caloforge.refsim import simulate
+from caloforge.seeding import derive_seed
 
 TINY = {
     "latent_dim": 8,
@@ -83,8 +84,8 @@ def test_regressor_is_pretrained_on_real_showers_and_then_frozen(small):
 def test_generator_is_updated_every_n_critic_steps(small):
     geo = get_geometry("grid:6x8x7")
     config = {**TINY, "n_critic": 4}  # 24 showers in batches of 8: three critic steps per epoch
-    torch.manual_seed(0)
-    initial = WGAN(geo, config)  # fit(seed=0) builds the same initial weights
+    initial = WGAN(geo, config)
+    initial.initialize(derive_seed(0, "init"))  # the initial weights of fit(seed=0)
     model = WGAN(geo, config)
     history = model.fit(small, epochs=1, seed=0, progress=False)
     assert np.isnan(history["loss_g"][0]) and np.isfinite(history["loss_c"][0])
@@ -172,10 +173,10 @@ def test_irregular_geometry_is_refused():
 @pytest.mark.parametrize(
     ("config", "message"),
     [
-        ({"n_critic": 0}, "'n_critic' must be a positive integer"),
-        ({"critic_channels": []}, "'critic_channels' must be a list of positive integers"),
-        ({"energy_span": 1.0}, "energy_span > 1"),
-        ({"power": 0}, "power > 0"),
+        ({"n_critic": 0}, "'n_critic' of model 'wgan' must be >= 1"),
+        ({"critic_channels": []}, "'critic_channels' of model 'wgan' must be a non-empty list"),
+        ({"energy_span": 1.0}, "'energy_span' of model 'wgan' must be > 1"),
+        ({"power": 0}, "'power' of model 'wgan' must be > 0"),
     ],
 )
 def test_bad_config_is_one_clear_error(config, message):

@@ -114,11 +114,11 @@ def test_noisy_quantum_discriminator_training_runs(ds2_small):
 @pytest.mark.parametrize(
     ("config", "message"),
     [
-        ({"ansatz": "spiral"}, "unknown ansatz 'spiral'"),
+        ({"ansatz": "spiral"}, "'ansatz' of model 'qgan' must be one of 'ry', 'ryrz', 'rot'"),
         ({"n_qubits": 4}, "n_qubits=4 does not match the 1d image of 8 pixels"),
         ({"image": "2d", "n_qubits": 3}, "which needs n_qubits=6"),
         ({"readout": "expval", "n_qubits": 3}, "which needs n_qubits=8"),
-        ({"discriminator": "svm"}, "unknown discriminator 'svm'"),
+        ({"discriminator": "svm"}, "'discriminator' of model 'qgan' must be one of 'mlp'"),
         ({"shots": 10}, "needs exact simulation"),
         ({"qubits": 3}, "unknown option"),
     ],
@@ -218,7 +218,7 @@ def test_batch_moment_distance():
 @pytest.mark.parametrize(
     ("cls", "config", "message"),
     [
-        (QGAN, {"pixels": "counts"}, "unknown pixels mode 'counts'"),
+        (QGAN, {"pixels": "counts"}, "'pixels' of model 'qgan' must be one of 'shape', 'energy'"),
         (QGAN, {"pixels": "energy"}, "needs readout 'expval' with n_qubits=8"),
         (
             QGAN,
@@ -226,7 +226,7 @@ def test_batch_moment_distance():
             "use discriminator 'mlp'",
         ),
         (DistributionQGAN, {"pixels": "energy"}, "needs model 'qgan'"),
-        (QGAN, {"disc_log_floor": 0.0}, "log floor must be in"),
+        (QGAN, {"disc_log_floor": 0.0}, "'disc_log_floor' of model 'qgan' must be > 0"),
     ],
 )
 def test_bad_pixel_config(cls, config, message):

@@ -97,32 +97,35 @@ def train(
 ):
     """Train model ``model_name`` on shower file(s) ``data``; the run directory is ``out_dir``.
 
-    With ``resume`` the model is rebuilt from ``out_dir`` (its stored config wins) and training
-    continues from the last finished epoch.
+    The config and the training options are checked before any data is read. With ``resume``
+    training continues from the checkpoint in ``out_dir`` (an error if there is none); a
+    ``config`` given then must equal the checkpoint's, otherwise the stored one is used.
     """
-    from caloforge.models.base import load_generator, model_class
+    from caloforge.models.base import load_generator, model_class, read_meta
+    from caloforge.models.training import TrainOptions, default_epochs
 
-    geo = data_geometry(data, geometry)
-    train_data = read_showers(data, geometry=geo, max_showers=max_showers)
-    val_data = read_showers(val, geometry=geo) if val else None
+    cls = model_class(model_name)
     out = Path(out_dir)
-    if resume and (out / "model.json").exists():
+    geo = data_geometry(data, geometry)
+    if resume and not config:
+        read_meta(out)  # a clear error when there is no checkpoint to resume
         model = load_generator(out)
         if model.model_name != model_name:
             raise ConfigError(f"{out} holds a {model.model_name!r} model, not {model_name!r}")
     else:
-        model = model_class(model_name)(geo, config)
-    kwargs: dict[str, Any] = {
-        "out_dir": out,
-        "epochs": epochs,
-        "seed": seed,
-        "resume": resume,
-        "progress": progress,
-    }
-    if max_minutes is not None:
-        kwargs["max_minutes"] = max_minutes
-    model.fit(train_data, val_data, **kwargs)
-    model.save(out)
+        model = cls(geo, config)
+    TrainOptions(
+        epochs=default_epochs(model.config, epochs), seed=seed, out_dir=out, resume=resume,
+        max_minutes=max_minutes,
+    )  # fmt: skip
+    if max_showers is not None and (isinstance(max_showers, bool) or max_showers < 1):
+        raise ConfigError(f"max_showers must be a positive integer, got {max_showers!r}")
+    train_data = read_showers(data, geometry=geo, max_showers=max_showers)
+    val_data = read_showers(val, geometry=geo) if val else None
+    model.fit(
+        train_data, val_data, out_dir=out, epochs=epochs, seed=seed, resume=resume,
+        progress=progress, max_minutes=max_minutes,
+    )  # fmt: skip
     return model
 
 
@@ -139,17 +142,12 @@ def configure_model(
 ):
     """Apply the generation options to a loaded model: the prior sampler (QVAE) and the
     simulated device (quantum-circuit models). Returns the model to sample from."""
+    if sampler_options and sampler is None:
+        raise ConfigError("--sampler-options needs --sampler, the sampler they are for")
     if sampler is not None:
-        if not hasattr(model, "set_sampler"):
-            raise ConfigError(f"model {model.model_name!r} has no prior sampler to choose")
-        model.set_sampler(sampler, **(sampler_options or {}))
+        model.set_sampler(sampler, **(sampler_options or {}))  # ConfigError without a prior
     if hardware:
-        if not hasattr(model, "with_hardware"):
-            raise ConfigError(
-                f"model {model.model_name!r} runs no quantum circuit; "
-                "--hardware applies to qgan and qgan-dist"
-            )
-        model = model.with_hardware(**hardware)
+        model = model.with_hardware(**hardware)  # ConfigError without a quantum device
     return model
 
 
@@ -189,6 +187,7 @@ def prepare_generation(
         "seed": seed,
         "model_dir": str(run_dir),
         "sampler": sampler or "",
+        "sampler_options": json.dumps(sampler_options or {}),
         "hardware": json.dumps(hardware or {}),
     }
     return model, e, attrs

@@ -47,6 +47,9 @@ def train(
     max_showers: int = typer.Option(
         None, "--max-showers", help="use only the first N training showers"
     ),
+    max_minutes: float = typer.Option(
+        None, "--max-minutes", help="wall-clock budget: stop after the step that passes it"
+    ),
 ) -> None:
     """Train a model on shower files; checkpoints (safetensors + JSON) go to --output each epoch."""
     from caloforge import validate as v
@@ -58,7 +61,7 @@ def train(
 
     m = run_train(
         model, [str(p) for p in data], output, geometry=geometry, val=val, config=load_config(config),
-        epochs=epochs, seed=seed, resume=resume, max_showers=max_showers,
+        epochs=epochs, seed=seed, resume=resume, max_showers=max_showers, max_minutes=max_minutes,
     )  # fmt: skip
     out.print(f"trained {m.model_name} ({m.n_parameters()} parameters) -> {escape(str(output))}")
 
@@ -76,6 +79,11 @@ def generate(
     ),
     sampler: str = typer.Option(
         None, "--sampler", help="prior sampler for the QVAE: gibbs | sa | sqa | qpu"
+    ),
+    sampler_options: str = typer.Option(
+        None,
+        "--sampler-options",
+        help='options of --sampler, JSON, e.g. \'{"beta_eff": 0.8, "num_sweeps": 500}\'',
     ),
     hardware: str = typer.Option(
         None,
@@ -111,8 +119,8 @@ def generate(
 
         r = run_generate(
             run, output, n=n, energies=energies, energies_from=energies_from, sampler=sampler,
-            hardware=load_config(hardware), seed=seed, batch_size=batch_size, workers=workers,
-            scheduler=scheduler,
+            sampler_options=load_config(sampler_options), hardware=load_config(hardware),
+            seed=seed, batch_size=batch_size, workers=workers, scheduler=scheduler,
         )  # fmt: skip
     out.print(f"wrote {r['n']} showers to {escape(str(output))} in {r['seconds']:.2f} s")
 

@@ -3,9 +3,17 @@
 from caloforge.models.base import (
     Generator,
     available_models,
+    builtin_models,
     load_generator,
     model_class,
     register_model,
 )
 
-__all__ = ["Generator", "available_models", "load_generator", "model_class", "register_model"]
+__all__ = [
+    "Generator",
+    "available_models",
+    "builtin_models",
+    "load_generator",
+    "model_class",
+    "register_model",
+]

@@ -13,8 +13,8 @@ binnings such as ``ds2``) -- so this module holds:
   it grows a small seed volume by factors of two and crops the result to ``(L, a, b)``;
 * :func:`shower_shape_mse` -- the seed-style fidelity number (mean squared error of the shower
   shapes along the three axes);
-* :class:`ImageGAN` -- the training loop (progress bar, seeded epochs, a checkpoint each epoch,
-  exact resume including optimizer state), ``latent_inputs`` and ``inference_module`` (the base
+* :class:`ImageGAN` -- seeded initialisation and the training plan handed to the engine
+  (:mod:`caloforge.models.training`), ``latent_inputs`` and ``inference_module`` (the base
   class's ``sample`` runs them in batches);
 * :func:`toy_showers` -- a cheap analytic stand-in for the reference simulator (tests, benchmarks).
 """
@@ -22,20 +22,19 @@ binnings such as ``ds2``) -- so this module holds:
 from __future__ import annotations
 
 import math
-import time
-from collections import defaultdict
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
-from caloforge.errors import CheckpointError, ConfigError
+from caloforge.errors import ConfigError
 from caloforge.geometry import Geometry
 from caloforge.io import Showers, check_values
-from caloforge.models.base import META_FILE, Generator, read_meta
-from caloforge.models.training import load_optimizers, save_optimizers
+from caloforge.models.base import Generator, LatentInput
+from caloforge.models.config import ModelConfig
+from caloforge.models.training import StepContext, TrainingPlan
 
 ImageShape = tuple[int, int, int]
 
@@ -249,38 +248,35 @@ def toy_showers(geometry: Geometry, incident_energies: Any, *, seed: int = 0) ->
 
 
 # --------------------------------------------------------------------------- the base model
-def epoch_seed(seed: int, epoch: int) -> int:
-    """Seed of one epoch's shuffling, noise and dropout; resuming at ``epoch`` reuses it."""
-    return (int(seed) * 1_000_003 + int(epoch) * 7_919) % (2**63 - 1)
-
-
 class ImageGAN(Generator):
     """Common machinery of the image GANs; subclasses build the networks and the train step.
 
-    Subclasses implement :meth:`_build` (create the modules, seeded by the caller),
-    :meth:`_make_optimizers`, :meth:`_train_step` and :meth:`modules`, and may override
-    :meth:`_prepare` (one-off work before the first epoch, e.g. pre-training a regressor).
-    Every subclass config has ``latent_dim``, ``epochs``, ``batch_size``, ``power`` and
-    ``unit_mev`` (the :class:`PowerScaling` of the showers).
+    Subclasses implement :meth:`_build` (create the modules; the global torch RNG is seeded by
+    the caller), :meth:`_make_optimizers`, :meth:`_train_step` and :meth:`modules`, and may
+    override :meth:`_prepare` (one-off work before the first epoch, e.g. pre-training a
+    regressor). Every subclass config has ``latent_dim``, ``epochs``, ``batch_size``, ``power``
+    and ``unit_mev`` (the :class:`PowerScaling` of the showers).
     """
 
     #: the losses :meth:`_train_step` reports; each is a per-epoch list in the history
     loss_names: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, geometry: Geometry, config: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, geometry: Geometry, config: ModelConfig | Mapping[str, Any] | None = None
+    ) -> None:
         super().__init__(geometry, config)
         self.image_shape = regular_image_shape(geometry, self.model_name)
         self.scaling = PowerScaling(self.config["power"], self.config["unit_mev"])
-        for key in ("latent_dim", "epochs", "batch_size"):
-            if not isinstance(self.config[key], int) or self.config[key] < 1:
-                raise ConfigError(
-                    f"option {key!r} of model {self.model_name!r} must be a positive integer, "
-                    f"got {self.config[key]!r}"
-                )
         #: mean summed energy / incident energy of the training showers (fitted in fit)
         self.response = torch.tensor(1.0)
         self._optimizers: dict[str, torch.optim.Optimizer] = {}
         self._build()
+
+    def initialize(self, seed: int) -> None:
+        """Fresh networks drawn from ``seed``."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(seed))
+            self._build()
 
     # ----------------------------------------------------------------- to implement
     def _build(self) -> None:
@@ -303,6 +299,12 @@ class ImageGAN(Generator):
         """One-off work before the first epoch (x: (N, L, a, b) scaled, e_inc (N, 1) MeV)."""
 
     # ----------------------------------------------------------------- sampling
+    def latent_spec(self) -> tuple[LatentInput, ...]:
+        return (
+            LatentInput("noise", (self.config["latent_dim"],), "normal(0, 1)"),
+            LatentInput("incident_energy", (1,), "incident energy (MeV)", "given"),
+        )
+
     def latent_inputs(
         self, incident_energies: Any, *, seed: int = 0
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -342,147 +344,41 @@ class ImageGAN(Generator):
         e = torch.as_tensor(showers.incident_energies, dtype=torch.float32).reshape(-1, 1)
         return x, e
 
-    def _resume_from(self, out_dir: Path | None) -> bool:
-        """Load the checkpoint in ``out_dir`` (if any) into this model, checking it matches;
-        True when there was one."""
-        if out_dir is None or not (out_dir / META_FILE).exists():
-            return False
-        meta = read_meta(out_dir)
-        if meta["model"] != self.model_name or meta["config"] != self.config:
-            raise CheckpointError(
-                f"{out_dir}: the checkpoint there was written by model {meta['model']!r} with a "
-                "different configuration; resume with the same model and config or use a new "
-                "output directory"
-            )
-        self.state = dict(meta.get("state", {}))
-        self.load_weights(out_dir)
-        return True
+    def training_plan(
+        self, train: Showers, val: Showers | None, *, seed: int, fresh: bool
+    ) -> TrainingPlan:
+        """Shuffled passes over the training images, batches of at least 2 (batch statistics);
+        a fresh run first fits the mean response and runs :meth:`_prepare`. With ``val`` each
+        epoch records ``val_shape_mse``: the mean of :func:`shower_shape_mse` over the three
+        axes, at most 2000 showers generated at the validation energies."""
+        from caloforge.seeding import derive_seed
 
-    def fit(
-        self,
-        train: Showers,
-        val: Showers | None = None,
-        *,
-        out_dir: str | Path | None = None,
-        epochs: int | None = None,
-        seed: int = 0,
-        resume: bool = False,
-        progress: bool = True,
-        max_minutes: float | None = None,
-    ) -> dict[str, list[float]]:
-        """Train on ``train`` (MeV showers of this geometry).
-
-        Args:
-            train: training showers; at least 2.
-            val: if given, each epoch records ``val_shape_mse`` (mean of :func:`shower_shape_mse`
-                over the three axes, at most 2000 showers generated with the val energies).
-            out_dir: the model is saved there after every epoch (weights, optimizer state, epoch).
-            epochs: total number of epochs to reach (default: config ``epochs``).
-            seed: seeds initialisation, shuffling, noise and dropout; same seed, same model.
-            resume: continue from the checkpoint in ``out_dir`` (or, without one, from this
-                model's own ``state``) up to ``epochs``; the seed stored at the start is reused,
-                so an interrupted and resumed run equals an uninterrupted one.
-            progress: show a rich progress bar.
-            max_minutes: stop after the first epoch that ends later than this many minutes
-                after the start (its checkpoint is written; ``resume`` continues from it).
-
-        Returns:
-            History: per-epoch lists ``epoch``, the mean of each of :attr:`loss_names` over the
-            epoch's steps (NaN if none reported it) and ``val_shape_mse`` with ``val``.
-        """
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
-
-        started = time.monotonic()
-        n_epochs = int(self.config["epochs"] if epochs is None else epochs)
-        if n_epochs < 1:
-            raise ConfigError(f"epochs must be >= 1, got {n_epochs}")
         if len(train) < 2:
             raise ConfigError(f"training needs at least 2 showers, got {len(train)}")
-        out_dir = Path(out_dir) if out_dir is not None else None
         x, e = self._training_tensors(train, "training showers")
         if val is not None:
             self.geometry.check_voxels(val.n_voxels, "validation showers")
-
-        from_checkpoint = resume and self._resume_from(out_dir)
-        if not resume or not self.state.get("prepared"):
-            torch.manual_seed(int(seed))
-            self._build()
-            self.state = {"epoch": 0, "seed": int(seed), "step": 0, "history": {}}
-            from_checkpoint = False
-        seed = int(self.state["seed"])
-        self._optimizers = self._make_optimizers()
-        if from_checkpoint:
-            load_optimizers(out_dir, self._optimizers)
-
-        if not self.state.get("prepared"):
+        if fresh:
             sums = x.new_tensor(train.showers.sum(axis=1)).reshape(-1, 1)
             self.response = (sums / e).mean().reshape(())
-            self._prepare(x, e, seed, progress)
-            self.state["prepared"] = True
+            self._prepare(x, e, derive_seed(seed, "prepare"), False)
+        self._optimizers = self._make_optimizers()
 
-        history: dict[str, list[float]] = {k: list(v) for k, v in self.state["history"].items()}
-        start = int(self.state["epoch"])
-        n = len(x)
-        bs = min(self.config["batch_size"], n)
-        n_batches = sum(1 for i in range(0, n, bs) if n - i >= 2)
-        columns = (
-            TextColumn(f"[bold]{self.model_name}[/] epoch {{task.fields[epoch]}}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[losses]}"),
+        def step(idx: torch.Tensor, ctx: StepContext) -> dict[str, float]:
+            return self._train_step(x[idx], e[idx], ctx.rng)
+
+        def validate(epoch_seed: int) -> dict[str, float]:
+            assert val is not None
+            v = val[: min(len(val), 2000)]
+            gen = self.sample(v.incident_energies, seed=epoch_seed)
+            return {"val_shape_mse": shower_shape_mse(v.showers, gen, self.image_shape)["mean"]}
+
+        return TrainingPlan(
+            n_items=len(x),
+            batch_size=self.config["batch_size"],
+            min_batch=2,
+            step=step,
+            optimizers=self._optimizers,
+            loss_names=self.loss_names,
+            validate=validate,
         )
-        with Progress(*columns, disable=not progress) as bar:
-            task = bar.add_task(
-                "fit",
-                total=max(0, n_epochs - start) * n_batches,
-                epoch=f"{start}/{n_epochs}",
-                losses="",
-            )
-            for epoch in range(start, n_epochs):
-                es = epoch_seed(seed, epoch)
-                rng = torch.Generator().manual_seed(es)
-                torch.manual_seed(es)
-                for m in self.modules().values():
-                    m.train()
-                perm = torch.randperm(n, generator=rng)
-                totals: dict[str, float] = defaultdict(float)
-                counts: dict[str, int] = defaultdict(int)
-                for i in range(0, n, bs):
-                    idx = perm[i : i + bs]
-                    if len(idx) < 2:  # batch statistics need two showers
-                        continue
-                    losses = self._train_step(x[idx], e[idx], rng)
-                    self.state["step"] = int(self.state["step"]) + 1
-                    for k, v in losses.items():
-                        totals[k] += v
-                        counts[k] += 1
-                    text = " ".join(f"{k}={v:.3g}" for k, v in losses.items())
-                    bar.update(task, advance=1, epoch=f"{epoch + 1}/{n_epochs}", losses=text)
-                record = {"epoch": float(epoch + 1)}
-                record.update({k: totals[k] / counts[k] for k in totals})
-                if val is not None:
-                    v = val[: min(len(val), 2000)]
-                    gen = self.sample(v.incident_energies, seed=es)
-                    record["val_shape_mse"] = shower_shape_mse(v.showers, gen, self.image_shape)[
-                        "mean"
-                    ]
-                done = len(history.get("epoch", []))
-                keys = dict.fromkeys([*self.loss_names, *history, *record])
-                for k in keys:  # a loss absent in an epoch (no generator step) is NaN there
-                    column = history.setdefault(k, [math.nan] * done)
-                    column.append(float(record.get(k, math.nan)))
-                self.state["epoch"] = epoch + 1
-                self.state["history"] = history
-                if out_dir is not None:
-                    self.save(out_dir)
-                    save_optimizers(out_dir, self._optimizers)
-                if max_minutes is not None and time.monotonic() - started > 60 * max_minutes:
-                    break
-        return history

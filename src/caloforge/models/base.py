@@ -1,23 +1,26 @@
 """The generator interface every model answers, and its checkpoint format.
 
-A model is a subclass of :class:`Generator` registered under a short name::
+A model is a subclass of :class:`Generator` registered under a short name, with a typed config
+(:mod:`caloforge.models.config`)::
 
     @register_model("qvae")
-    class QVAE(Generator): ...
+    class QVAE(Generator):
+        config_class = QVAEConfig
 
-and answers four calls:
+and answers these calls:
 
-* ``fit(train, val=None, *, out_dir=None, epochs=..., seed=0, resume=False)`` -- trains on
-  :class:`~caloforge.io.Showers`, with a progress bar and a checkpoint each epoch in ``out_dir``;
+* ``fit(train, val=None, *, out_dir=None, epochs=None, seed=0, resume=False, progress=True,
+  max_minutes=None)`` -- trains on :class:`~caloforge.io.Showers` through the one engine,
+  :func:`caloforge.models.training.train_model`; the model supplies only
+  :meth:`Generator.initialize` (fresh weights from a seed) and :meth:`Generator.training_plan`
+  (optimizers and a step function);
 * ``sample(incident_energies, *, seed)`` -> voxel energies in MeV, shape (N, V);
   by default it is ``inference_module()(*latent_inputs(e, seed=seed))``: the stochastic part
   (noise, or prior samples from a Boltzmann machine) is drawn by :meth:`latent_inputs` and the
   deterministic part is one torch module, which is what export and quantization work on;
-  by default it is ``inference_module()(*latent_inputs(e, seed=seed))``: the stochastic part
-  (noise, or prior samples from a Boltzmann machine) is drawn by :meth:`latent_inputs` and the
-  deterministic part is one torch module, which is what export and quantization work on;
 * ``save(dir)`` / :func:`load_generator` ``(dir)`` -- weights in ``model.safetensors``, the model
-  name, its config and geometry in ``model.json`` beside them. No pickle: loading a stranger's
+  name, its config, geometry, training state and format version in ``model.json`` beside them,
+  written as one set (:mod:`caloforge.models.checkpoint`). No pickle: loading a stranger's
   checkpoint cannot run code.
 
 The CLI, the evaluation, the benchmark and the export talk to this interface only.
@@ -28,8 +31,10 @@ from __future__ import annotations
 import json
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
@@ -37,13 +42,21 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from caloforge import __version__
+from caloforge.conditions import Conditions
 from caloforge.errors import CheckpointError, ConfigError
 from caloforge.geometry import Geometry
 from caloforge.io import Showers
-from caloforge.ioutil import atomic_path
+from caloforge.models.checkpoint import (
+    FORMAT_VERSION,
+    META_FILE,
+    OPTIMIZER_FILE,
+    WEIGHTS_FILE,
+    commit_set,
+)
+from caloforge.models.config import ModelConfig
 
-WEIGHTS_FILE = "model.safetensors"
-META_FILE = "model.json"
+if TYPE_CHECKING:
+    from caloforge.models.training import History, TrainingPlan
 
 _REGISTRY: dict[str, type[Generator]] = {}
 
@@ -59,30 +72,64 @@ def register_model(name: str):
     return wrap
 
 
-def _import_builtin_models() -> None:
-    # Importing the model modules registers them; kept lazy so `import caloforge` stays light.
+#: built-in model name -> the module that registers it (imported on first use, so loading a
+#: QVAE does not import the quantum-circuit stack of the QGANs)
+_BUILTIN = {
+    "qvae": "qvae",
+    "vae": "qvae",
+    "gan3d": "gan3d",
+    "wgan": "wgan",
+    "qgan": "qgan",
+    "qgan-dist": "qgan",
+}
+
+
+def _import_model_module(module: str) -> None:
     import importlib
 
-    for module in ("qvae", "gan3d", "wgan", "qgan"):
-        try:
-            importlib.import_module(f"caloforge.models.{module}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"caloforge.models.{module}":
-                raise
+    try:
+        importlib.import_module(f"caloforge.models.{module}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"caloforge.models.{module}":
+            raise
+
+
+def builtin_models() -> list[str]:
+    """Names of the models that ship with caloforge."""
+    return sorted(_BUILTIN)
 
 
 def available_models() -> list[str]:
-    """Names of the registered models."""
-    _import_builtin_models()
-    return sorted(_REGISTRY)
+    """Names of the registered models (built-in ones without importing them)."""
+    return sorted(set(_REGISTRY) | set(_BUILTIN))
 
 
 def model_class(name: str) -> type[Generator]:
     """The :class:`Generator` subclass registered as ``name``."""
-    _import_builtin_models()
+    if name not in _REGISTRY and name in _BUILTIN:
+        _import_model_module(_BUILTIN[name])
     if name not in _REGISTRY:
-        raise ConfigError(f"unknown model {name!r}; available: {', '.join(sorted(_REGISTRY))}")
+        raise ConfigError(f"unknown model {name!r}; available: {', '.join(available_models())}")
     return _REGISTRY[name]
+
+
+@dataclass(frozen=True)
+class LatentInput:
+    """One input of a model's :meth:`Generator.inference_module`, as drawn by ``latent_inputs``.
+
+    Attributes:
+        name: the input's name (used for exported artifacts' inputs).
+        shape: per-shower shape, e.g. ``(64,)``.
+        distribution: what it holds: ``"normal(0, 1)"``, ``"uniform(0, 1)"``, ``"binary"``,
+            ``"incident energy (MeV)"`` ...
+        sampler: what draws it: ``"torch"`` (seeded torch generator), a prior sampler's
+            name (``"gibbs"``, ``"sa"`` ...) or ``"given"`` (a condition passed through).
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    distribution: str
+    sampler: str = "torch"
 
 
 class Generator(ABC):
@@ -93,36 +140,104 @@ class Generator(ABC):
 
     Attributes:
         geometry: the readout geometry the model generates for.
-        config: plain-JSON hyper-parameters; ``type(self)(geometry, config)`` rebuilds the
-            architecture, and the weights are then loaded from the checkpoint.
+        options: the typed, checked configuration (an instance of :attr:`config_class`).
+        config: the same as plain JSON (``options.to_dict()``); ``type(self)(geometry,
+            config)`` rebuilds the architecture, and the weights are then loaded.
+        state: JSON-able training state (``epoch``, ``seed``, ``step``, ``history`` ...).
     """
 
     model_name: ClassVar[str] = "generator"
+    #: the conditions (caloforge.conditions.NAMES) the model generates for; others are refused
+    supported_conditions: ClassVar[frozenset[str]] = frozenset({"energy"})
+    #: whether inference_module() can be exported to ONNX/TorchScript (caloforge.export)
+    exportable: ClassVar[bool] = True
+    #: whether the model runs a (simulated) quantum device that with_hardware() can change
+    takes_device: ClassVar[bool] = False
+    #: the model's typed options; None only for ad-hoc models configured by
+    #: :meth:`default_config` (unknown keys are refused, types are not checked)
+    config_class: ClassVar[type[ModelConfig] | None] = None
 
-    def __init__(self, geometry: Geometry, config: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, geometry: Geometry, config: ModelConfig | Mapping[str, Any] | None = None
+    ) -> None:
         self.geometry = geometry
-        self.config = {**self.default_config(), **(config or {})}
-        unknown = set(self.config) - set(self.default_config())
-        if unknown:
-            raise ConfigError(
-                f"unknown option(s) {', '.join(sorted(unknown))} for model {self.model_name!r}; "
-                f"known: {', '.join(sorted(self.default_config()))}"
-            )
-        self.state: dict[str, Any] = {}  # JSON-able training state (epoch, history ...)
+        if self.config_class is not None:
+            self.options = self.config_class.coerce(config)
+            self.config: dict[str, Any] = self.options.to_dict()
+        else:
+            if isinstance(config, ModelConfig):
+                config = config.to_dict()
+            self.config = {**self.default_config(), **(config or {})}
+            unknown = set(self.config) - set(self.default_config())
+            if unknown:
+                raise ConfigError(
+                    f"unknown option(s) {', '.join(sorted(unknown))} for model "
+                    f"{self.model_name!r}; known: {', '.join(sorted(self.default_config()))}"
+                )
+        self.state: dict[str, Any] = {}
 
     # ----------------------------------------------------------------- to implement
     @classmethod
     def default_config(cls) -> dict[str, Any]:
-        """Hyper-parameters and their defaults."""
-        return {}
+        """Hyper-parameters and their defaults (plain JSON)."""
+        return cls.config_class().to_dict() if cls.config_class is not None else {}
 
     @abstractmethod
     def modules(self) -> dict[str, torch.nn.Module]:
         """The named torch modules whose weights make up the model."""
 
-    @abstractmethod
-    def fit(self, train: Showers, val: Showers | None = None, **kwargs: Any) -> dict[str, Any]:
-        """Train on ``train``; returns a history dict of losses."""
+    def initialize(self, seed: int) -> None:
+        """Set fresh weights, drawn from ``seed`` alone (the engine calls it before training)."""
+        raise NotImplementedError(f"model {self.model_name!r} cannot be trained")
+
+    def training_plan(
+        self, train: Showers, val: Showers | None, *, seed: int, fresh: bool
+    ) -> TrainingPlan:
+        """Check the data, build optimizers and the step function for the engine.
+
+        With ``fresh`` (a new run, not a resumed one) also fit what is fitted once on the
+        training data (preprocessing, a pre-trained part), seeded from ``seed``.
+        """
+        raise NotImplementedError(f"model {self.model_name!r} cannot be trained")
+
+    def fit(
+        self,
+        train: Showers,
+        val: Showers | None = None,
+        *,
+        out_dir: str | os.PathLike | None = None,
+        epochs: int | None = None,
+        seed: int = 0,
+        resume: bool = False,
+        progress: bool = True,
+        max_minutes: float | None = None,
+    ) -> History:
+        """Train on ``train`` (MeV) through :func:`caloforge.models.training.train_model`.
+
+        Args:
+            train: training showers of this geometry.
+            val: validation showers; each epoch's history then holds validation metrics.
+            out_dir: run directory; the checkpoint set is committed there after every epoch.
+            epochs: total epochs to reach (default: the config's ``epochs``).
+            seed: seeds everything (initialisation, shuffling, noise); same seed, same weights.
+            resume: continue from the checkpoint in ``out_dir`` (an error if there is none).
+            progress: show a progress bar.
+            max_minutes: stop after the first step that ends past this wall-clock budget.
+
+        Returns:
+            The history: per-epoch lists ``epoch``, ``steps``, ``seconds``, losses, metrics.
+        """
+        from caloforge.models.training import TrainOptions, default_epochs, train_model
+
+        options = TrainOptions(
+            epochs=default_epochs(self.config, epochs),
+            seed=seed,
+            out_dir=Path(out_dir) if out_dir is not None else None,
+            resume=resume,
+            progress=progress,
+            max_minutes=max_minutes,
+        )
+        return train_model(self, train, val, options)
 
     @abstractmethod
     def latent_inputs(
@@ -143,15 +258,57 @@ class Generator(ABC):
         inside it, so TorchScript/ONNX export and quantization need nothing else.
         """
 
-    def sample(
-        self, incident_energies: np.ndarray, *, seed: int = 0, batch_size: int = 1024
-    ) -> np.ndarray:
-        """Generate showers: (N,) incident energies in MeV -> (N, V) voxel energies in MeV."""
-        e = np.asarray(incident_energies, dtype=np.float64).reshape(-1)
-        if len(e) == 0 or not np.all(np.isfinite(e)) or np.any(e <= 0):
+    # ----------------------------------------------------------------- capabilities
+    @property
+    def takes_prior_sampler(self) -> bool:
+        """Whether :meth:`set_sampler` chooses how the model's prior is sampled."""
+        return False
+
+    def set_sampler(self, name: str = "gibbs", **options: Any) -> None:
+        """Choose the prior sampler used at generation (models with a prior override this)."""
+        raise ConfigError(f"model {self.model_name!r} has no prior sampler to choose")
+
+    def with_hardware(self, **changes: Any) -> Generator:
+        """The same trained model on another simulated device (quantum-circuit models)."""
+        raise ConfigError(
+            f"model {self.model_name!r} runs no quantum circuit; --hardware applies to qgan and "
+            "qgan-dist"
+        )
+
+    def latent_spec(self) -> tuple[LatentInput, ...] | None:
+        """The inputs :meth:`latent_inputs` returns, in order (None: not declared)."""
+        return None
+
+    @property
+    def latent_input_names(self) -> list[str] | None:
+        """Names of the :meth:`latent_spec` inputs (what exported artifacts call them)."""
+        spec = self.latent_spec()
+        return None if spec is None else [s.name for s in spec]
+
+    @property
+    def prior_description(self) -> dict[str, Any] | None:
+        """The prior and the sampler that draws it, for exported artifacts (None: no prior)."""
+        return None
+
+    def check_conditions(self, conditions: Conditions | Any) -> Conditions:
+        """``conditions`` (or plain incident energies in MeV) checked against
+        :attr:`supported_conditions`: one sentence for a condition the model cannot take."""
+        c = Conditions.of(conditions)
+        extra = sorted(c.names - self.supported_conditions)
+        if extra:
             raise ConfigError(
-                "incident energies must be a non-empty array of finite values > 0 MeV"
+                f"model {self.model_name!r} is conditioned on "
+                f"{', '.join(sorted(self.supported_conditions))} only and cannot take "
+                f"{', '.join(extra)}"
             )
+        return c
+
+    def sample(
+        self, incident_energies: np.ndarray | Conditions, *, seed: int = 0, batch_size: int = 1024
+    ) -> np.ndarray:
+        """Generate showers: (N,) incident energies in MeV (or :class:`Conditions`) -> (N, V)
+        voxel energies in MeV."""
+        e = self.check_conditions(incident_energies).energy
         module = self.inference_module().eval()
         out = []
         with torch.no_grad():
@@ -183,10 +340,8 @@ class Generator(ABC):
     def n_parameters(self) -> int:
         return sum(p.numel() for m in self.modules().values() for p in m.parameters())
 
-    def save(self, directory: str | os.PathLike) -> Path:
-        """Write ``model.safetensors`` and ``model.json`` into ``directory`` (atomically each)."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
+    def weight_tensors(self) -> dict[str, torch.Tensor]:
+        """Every tensor :meth:`save` stores: module state dicts and :meth:`extra_tensors`."""
         tensors = {
             f"{name}.{key}": t.detach().cpu().contiguous()
             for name, module in self.modules().items()
@@ -195,18 +350,50 @@ class Generator(ABC):
         tensors.update(
             {f"extra.{k}": v.detach().cpu().contiguous() for k, v in self.extra_tensors().items()}
         )
-        meta = {
+        return tensors
+
+    def metadata(self) -> dict[str, Any]:
+        """The content of ``model.json``."""
+        return {
+            "format": FORMAT_VERSION,
             "model": self.model_name,
             "config": self.config,
             "geometry": self.geometry.to_dict(),
             "state": self.state,
             "caloforge_version": __version__,
         }
-        with atomic_path(directory / WEIGHTS_FILE) as tmp:
-            save_file(tensors, str(tmp))
-        with atomic_path(directory / META_FILE) as tmp:
-            tmp.write_text(json.dumps(meta, indent=2, default=_json_default))
-        return directory
+
+    def _writers(self) -> dict[str, Any]:
+        epoch = str(int(self.state.get("epoch", 0) or 0))
+        tensors = self.weight_tensors()
+        text = json.dumps(self.metadata(), indent=2, default=_json_default)
+        return {
+            WEIGHTS_FILE: lambda p: save_file(tensors, str(p), metadata={"epoch": epoch}),
+            META_FILE: lambda p: p.write_text(text),
+        }
+
+    def save(self, directory: str | os.PathLike) -> Path:
+        """Write ``model.safetensors`` and ``model.json`` into ``directory`` as one set.
+
+        An ``optimizer.safetensors`` from earlier training is removed with the old set (it would
+        not match these weights); training writes it with :meth:`save_checkpoint`.
+        """
+        return commit_set(directory, self._writers())
+
+    def save_checkpoint(
+        self,
+        directory: str | os.PathLike,
+        optimizers: dict[str, torch.optim.Optimizer],
+        extra: dict[str, torch.Tensor] | None = None,
+    ) -> Path:
+        """Write weights, ``model.json`` and the optimizer state (plus ``extra`` resume tensors)
+        into ``directory`` as one set."""
+        from caloforge.models.training import save_optimizer_file
+
+        epoch = int(self.state.get("epoch", 0) or 0)
+        writers = self._writers()
+        writers[OPTIMIZER_FILE] = lambda p: save_optimizer_file(p, optimizers, extra or {}, epoch)
+        return commit_set(directory, writers)
 
     def load_weights(self, directory: str | os.PathLike) -> None:
         """Load weights saved by :meth:`save` into this (already built) model."""
@@ -254,9 +441,21 @@ def read_meta(directory: str | os.PathLike) -> dict[str, Any]:
         ) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"{path}: corrupt model description ({exc})") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path}: not a model description (expected a JSON object)")
     missing = {"model", "config", "geometry"} - set(meta)
     if missing:
         raise CheckpointError(f"{path}: missing field(s) {', '.join(sorted(missing))}")
+    version = meta.get("format", 1)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise CheckpointError(f"{path}: unknown format {version!r}")
+    if version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: format {version} was written by a newer caloforge "
+            f"({meta.get('caloforge_version', '?')}); this one reads up to {FORMAT_VERSION}"
+        )
+    if not isinstance(meta["config"], dict):
+        raise CheckpointError(f"{path}: 'config' must be a JSON object of option: value")
     return meta
 
 
@@ -264,7 +463,11 @@ def load_generator(directory: str | os.PathLike) -> Generator:
     """Rebuild a model from a directory written by :meth:`Generator.save`."""
     meta = read_meta(directory)
     cls = model_class(meta["model"])
-    model = cls(Geometry.from_dict(meta["geometry"]), meta["config"])
-    model.state = dict(meta.get("state", {}))
+    try:
+        model = cls(Geometry.from_dict(meta["geometry"]), meta["config"])
+    except ConfigError as exc:
+        raise CheckpointError(f"{Path(directory) / META_FILE}: {exc}") from None
+    state = meta.get("state", {})
+    model.state = dict(state) if isinstance(state, dict) else {}
     model.load_weights(directory)
     return model

@@ -31,13 +31,13 @@ epochs on a CPU; the original's size is reachable through ``latent_dim``, ``gen_
 from __future__ import annotations
 
 import math
-from typing import Any
+from dataclasses import dataclass
+from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from caloforge.errors import ConfigError
 from caloforge.models._gan_common import (
     ImageGAN,
     ImageShape,
@@ -50,6 +50,7 @@ from caloforge.models._gan_common import (
     up_block,
 )
 from caloforge.models.base import register_model
+from caloforge.models.config import ModelConfig, option
 
 #: generator widths used when ``gen_channels`` is None
 DEFAULT_CHANNELS = {"conv3d": [32, 8], "conv2d": [128, 64]}
@@ -146,6 +147,34 @@ def mape(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return 100.0 * ((pred - target).abs() / target.abs().clamp_min(1e-7)).mean()
 
 
+@dataclass(frozen=True)
+class GAN3DConfig(ModelConfig):
+    """Options of the 3DGAN (see the module docstring)."""
+
+    model_name: ClassVar[str] = "gan3d"
+
+    generator: Literal["conv3d", "conv2d"] = "conv3d"
+    #: original: 200 (254 in the angle version)
+    latent_dim: int = option(64, min=1)
+    #: None: [32, 8] for conv3d, [128, 64] for conv2d
+    gen_channels: tuple[int, ...] | None = option(None, min=1, min_length=1)
+    kernel: int = option(3, min=1, odd=True)
+    disc_channels: tuple[int, ...] = option((8, 16), min=1, min_length=1)
+    dropout: float = option(0.2, min=0, max=1, max_exclusive=True)
+    #: real/fake BCE, energy MAPE, ECAL-sum MAPE
+    loss_weights: tuple[float, ...] = option((3.0, 0.1, 0.1), min=0, length=3)
+    power: float = option(0.85, min=0, min_exclusive=True)
+    #: images in GeV before the power
+    unit_mev: float = option(1000.0, min=0, min_exclusive=True)
+    #: conditioning and regression target: E / 100 GeV
+    energy_unit_mev: float = option(100_000.0, min=0, min_exclusive=True)
+    lr_g: float = option(2e-4, min=0, min_exclusive=True)
+    lr_d: float = option(2e-4, min=0, min_exclusive=True)
+    betas: tuple[float, ...] = option((0.5, 0.999), min=0, max=1, max_exclusive=True, length=2)
+    batch_size: int = option(32, min=1)
+    epochs: int = option(5, min=1)
+
+
 @register_model("gan3d")
 class GAN3D(ImageGAN):
     """The 3DGAN with a Conv3D or Conv2D-only generator (config ``generator``).
@@ -156,43 +185,14 @@ class GAN3D(ImageGAN):
 
     loss_names = ("loss_d", "loss_g", "bce_g", "energy_mape", "ecal_mape")
 
-    @classmethod
-    def default_config(cls) -> dict[str, Any]:
-        return {
-            "generator": "conv3d",  # "conv3d" | "conv2d"
-            "latent_dim": 64,  # original: 200 (254 in the angle version)
-            "gen_channels": None,  # None: [32, 8] for conv3d, [128, 64] for conv2d
-            "kernel": 3,
-            "disc_channels": [8, 16],
-            "dropout": 0.2,
-            "loss_weights": [3.0, 0.1, 0.1],  # real/fake BCE, energy MAPE, ECAL-sum MAPE
-            "power": 0.85,
-            "unit_mev": 1000.0,  # images in GeV before the power
-            "energy_unit_mev": 100_000.0,  # conditioning and regression target: E / 100 GeV
-            "lr_g": 2e-4,
-            "lr_d": 2e-4,
-            "betas": [0.5, 0.999],
-            "batch_size": 32,
-            "epochs": 5,
-        }
+    config_class = GAN3DConfig
 
     def _build(self) -> None:
         cfg = self.config
         variant = cfg["generator"]
-        if variant not in DEFAULT_CHANNELS:
-            raise ConfigError(
-                f"option 'generator' of model 'gan3d' must be 'conv3d' or 'conv2d', got {variant!r}"
-            )
         channels = cfg["gen_channels"] or DEFAULT_CHANNELS[variant]
         channels = positive_int_list(channels, "gen_channels")
         kernel = int(cfg["kernel"])
-        if kernel < 1 or kernel % 2 == 0:
-            raise ConfigError(f"option 'kernel' must be an odd positive integer, got {kernel}")
-        weights = cfg["loss_weights"]
-        if len(weights) != 3:
-            raise ConfigError(
-                f"option 'loss_weights' needs 3 numbers (BCE, energy, ECAL sum), got {weights!r}"
-            )
         cls = Generator3D if variant == "conv3d" else Generator2D
         self.generator = cls(
             cfg["latent_dim"], self.image_shape, channels, kernel, cfg["energy_unit_mev"]

@@ -31,19 +31,20 @@ TorchScript-exportable.
 from __future__ import annotations
 
 import math
-import time
-from dataclasses import replace
-from pathlib import Path
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
 from torch import nn
 
+from caloforge.conditions import Conditions
 from caloforge.errors import ConfigError
 from caloforge.io import Showers
-from caloforge.models.base import META_FILE, Generator, read_meta, register_model
-from caloforge.models.training import load_optimizers, save_optimizers
+from caloforge.models.base import Generator, LatentInput, register_model
+from caloforge.models.config import ModelConfig, option
+from caloforge.models.training import StepContext, TrainingPlan
 from caloforge.quantum.circuits import (
     CircuitSpec,
     QuantumCircuit,
@@ -58,32 +59,82 @@ from caloforge.quantum.downsample import Downsampler, inverse_unit_scale, unit_s
 #: E_pixel / E_inc in the training showers (x_max: 1.05 times the largest)
 PIXEL_EPS_QUANTILE = 0.01
 
-_COMMON: dict[str, Any] = {
-    "image": "1d",  # "1d": 8-pixel depth profile; "2d": 8 x 8 image stacked to 64
-    # "shape": the circuit makes pixel fractions, the total comes from a fitted response;
-    # "energy": one qubit per pixel (expval readout), P(1) is the pixel's scaled energy
-    "pixels": "shape",
-    "axes": "depth-radius",  # 2d image axes: "depth-radius" or "x-y" (Cartesian geometries)
-    "n_qubits": 3,
-    "n_layers": 4,
-    "ansatz": "ryrz",  # "ry" | "ryrz" | "rot"
-    "entangler": "ring",  # "linear" | "ring" | "all" | "none"
-    "gate": "cnot",  # "cnot" | "cz"
-    "diff_method": "backprop",  # "backprop" | "parameter-shift"
-    "shots": None,  # None: exact probabilities; int: finite-shot measurement
-    "depolarizing": 0.0,  # depolarising rate per qubit per layer (mixed-state simulator)
-    "amplitude_damping": 0.0,  # amplitude-damping rate per qubit per layer
-    "discriminator": "mlp",  # "mlp" | "quantum"
-    "disc_hidden": [64, 32],
-    "disc_log_floor": 1e-4,  # MLP discriminator input: log10(fraction + floor), scaled to [0, 1]
-    "disc_layers": 3,
-    "lr_g": 0.02,
-    "lr_d": 0.002,
-    "batch_size": 64,
-    "n_critic": 1,  # discriminator updates per generator update
-    "epochs": 10,
-    "steps_per_epoch": None,  # None: one pass over the training showers
-}
+
+@dataclass(frozen=True)
+class QGANCommonConfig(ModelConfig):
+    """Options shared by ``qgan`` and ``qgan-dist`` (see the module docstring)."""
+
+    model_name: ClassVar[str] = "qgan-dist"
+
+    #: "1d": 8-pixel depth profile; "2d": 8 x 8 image stacked to 64
+    image: Literal["1d", "2d"] = "1d"
+    #: "shape": the circuit makes pixel fractions, the total comes from a fitted response;
+    #: "energy": one qubit per pixel (expval readout), P(1) is the pixel's scaled energy
+    pixels: Literal["shape", "energy"] = "shape"
+    #: 2d image axes: "depth-radius" or "x-y" (Cartesian geometries)
+    axes: Literal["depth-radius", "x-y"] = "depth-radius"
+    n_qubits: int = option(3, min=1)
+    n_layers: int = option(4, min=1)
+    ansatz: Literal["ry", "ryrz", "rot"] = "ryrz"
+    entangler: Literal["linear", "ring", "all", "none"] = "ring"
+    gate: Literal["cnot", "cz"] = "cnot"
+    diff_method: Literal["backprop", "parameter-shift"] = "backprop"
+    #: None: exact probabilities; int: finite-shot measurement
+    shots: int | None = option(None, min=1)
+    #: depolarising rate per qubit per layer (mixed-state simulator)
+    depolarizing: float = option(0.0, min=0, max=1)
+    #: amplitude-damping rate per qubit per layer
+    amplitude_damping: float = option(0.0, min=0, max=1)
+    discriminator: Literal["mlp", "quantum"] = "mlp"
+    disc_hidden: tuple[int, ...] = option((64, 32), min=1)
+    #: MLP discriminator input: log10(fraction + floor), scaled to [0, 1]
+    disc_log_floor: float = option(1e-4, min=0, max=1, min_exclusive=True, max_exclusive=True)
+    disc_layers: int = option(3, min=1)
+    lr_g: float = option(0.02, min=0, min_exclusive=True)
+    lr_d: float = option(0.002, min=0, min_exclusive=True)
+    batch_size: int = option(64, min=1)
+    #: discriminator updates per generator update
+    n_critic: int = option(1, min=1)
+    epochs: int = option(10, min=1)
+    #: None: one pass over the training showers
+    steps_per_epoch: int | None = option(None, min=1)
+
+
+@dataclass(frozen=True)
+class DistributionQGANConfig(QGANCommonConfig):
+    """Options of ``qgan-dist``: one-hot pixel samples; a small discriminator kept near its
+    optimum (``n_critic``) makes the generator follow the Jensen-Shannon gradient instead of
+    oscillating."""
+
+    model_name: ClassVar[str] = "qgan-dist"
+    n_critic: int = option(5, min=1)
+    lr_g: float = option(0.01, min=0, min_exclusive=True)
+    lr_d: float = option(0.02, min=0, min_exclusive=True)
+    disc_hidden: tuple[int, ...] = option((32,), min=1)
+    batch_size: int = option(128, min=1)
+
+
+@dataclass(frozen=True)
+class QGANConfig(QGANCommonConfig):
+    """Options of ``qgan``.
+
+    ``latent_scale``: initial trainable scale of the latent angles RY(s z); ``pretrain_steps``:
+    warm-start steps fitting the conditional mean image (see ``QGAN._pretrain``);
+    ``moment_weight``: weight of the feature-matching term (:func:`batch_moment_distance`). A
+    small, slowly learning discriminator: with lr_d 0.002 and (64, 32) hidden units it
+    separated real from generated 64-pixel images within one epoch and the generator
+    collapsed (docs/qgan.md).
+    """
+
+    model_name: ClassVar[str] = "qgan"
+    encoding: Literal["angle", "reupload", "none"] = "reupload"
+    readout: Literal["probs", "expval"] = "probs"
+    latent_scale: float = 1.0
+    pretrain_steps: int = option(400, min=0)
+    pretrain_lr: float = option(0.02, min=0, min_exclusive=True)
+    moment_weight: float = option(10.0, min=0)
+    lr_d: float = option(0.0005, min=0, min_exclusive=True)
+    disc_hidden: tuple[int, ...] = option((32,), min=1)
 
 
 def demo_config(image: str = "1d", **overrides: Any) -> dict[str, Any]:
@@ -205,25 +256,14 @@ class _HybridQGAN(Generator):
     """Shared machinery of ``qgan`` and ``qgan-dist``: config checks, preprocessing, training."""
 
     conditional = True
+    config_class: ClassVar[type[ModelConfig] | None] = QGANCommonConfig
+    #: PennyLane QNodes run in torch but trace to neither ONNX nor TorchScript
+    exportable = False
+    takes_device = True
 
-    @classmethod
-    def default_config(cls) -> dict[str, Any]:
-        return dict(_COMMON)
-
-    def __init__(self, geometry, config: dict[str, Any] | None = None) -> None:
+    def __init__(self, geometry, config: ModelConfig | Mapping[str, Any] | None = None) -> None:
         super().__init__(geometry, config)
         c = self.config
-        if c["discriminator"] not in ("mlp", "quantum"):
-            raise ConfigError(
-                f"unknown discriminator {c['discriminator']!r}; use 'mlp' or 'quantum'"
-            )
-        for key in ("lr_g", "lr_d"):
-            if not c[key] > 0:
-                raise ConfigError(f"{key} must be > 0, got {c[key]}")
-        if int(c["batch_size"]) < 1:
-            raise ConfigError(f"batch_size must be >= 1, got {c['batch_size']}")
-        if c["pixels"] not in ("shape", "energy"):
-            raise ConfigError(f"unknown pixels mode {c['pixels']!r}; use 'shape' or 'energy'")
         self.downsampler = Downsampler(geometry, c["image"], c["axes"])
         self.spec = self._circuit_spec()
         self._check_qubits()
@@ -236,6 +276,12 @@ class _HybridQGAN(Generator):
         # (2, P): per-pixel eps and x_max of unit_scale, fitted in _prepare (energy pixels)
         self.pixel_scale = torch.tensor([[1e-6], [1.0]]).repeat(1, self.downsampler.n_pixels)
         self._optimizers: dict[str, torch.optim.Optimizer] = {}
+
+    def initialize(self, seed: int) -> None:
+        """Fresh circuit and discriminator weights drawn from ``seed``."""
+        self.generator.reset_parameters(seed)
+        with torch.random.fork_rng(devices=[]):
+            self.discriminator = self._build_discriminator(seed)
 
     # ----------------------------------------------------------------- construction
     def _circuit_spec(self) -> CircuitSpec:
@@ -361,6 +407,15 @@ class _HybridQGAN(Generator):
         """Noise columns of the fitted energy response: 1 in shape mode, 0 in energy mode."""
         return 0 if self.energy_pixels else 1
 
+    def latent_spec(self) -> tuple[LatentInput, ...]:
+        what = f"normal(0, 1) x {self.n_latent() + self.n_response()}"
+        if self.n_noise() > self.n_latent() + self.n_response():
+            what += f", then uniform(0, 1) x {self.n_noise() - self.n_latent() - self.n_response()}"
+        return (
+            LatentInput("noise", (self.n_noise(),), what),
+            LatentInput("incident_energy", (1,), "incident energy (MeV)", "given"),
+        )
+
     def latent_inputs(self, e: np.ndarray, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """Noise (N, n_latent [+ 1 response] [+ shot uniforms]) float32 and e_inc (N, 1) MeV."""
         e = np.asarray(e, dtype=np.float64).reshape(-1)
@@ -386,10 +441,15 @@ class _HybridQGAN(Generator):
         )
 
     def sample(
-        self, incident_energies: np.ndarray, *, seed: int = 0, batch_size: int = 1024
+        self,
+        incident_energies: np.ndarray | Conditions,
+        *,
+        seed: int = 0,
+        batch_size: int = 1024,
     ) -> np.ndarray:
-        """(N,) incident energies in MeV -> (N, V) voxel energies in MeV."""
-        noise, e = self.latent_inputs(incident_energies, seed=seed)
+        """(N,) incident energies in MeV (or Conditions) -> (N, V) voxel energies in MeV."""
+        energies = self.check_conditions(incident_energies).energy
+        noise, e = self.latent_inputs(energies, seed=seed)
         module = self.inference_module().eval()
         out = []
         with torch.no_grad():
@@ -484,41 +544,17 @@ class _HybridQGAN(Generator):
         return float(((fake.mean(0) - shapes.mean(0)) ** 2).mean())
 
     # ----------------------------------------------------------------- training
-    def fit(
-        self,
-        train: Showers,
-        val: Showers | None = None,
-        *,
-        out_dir: str | Path | None = None,
-        epochs: int | None = None,
-        seed: int = 0,
-        resume: bool = False,
-        progress: bool = True,
-    ) -> dict[str, Any]:
-        """Adversarial training; one checkpoint per epoch in ``out_dir``; returns the history.
+    def training_plan(
+        self, train: Showers, val: Showers | None, *, seed: int, fresh: bool
+    ) -> TrainingPlan:
+        """Adversarial steps on the downsampled training images (``steps_per_epoch`` batches,
+        default one pass; the shuffled order repeats cyclically). Preprocessing is refitted
+        on every call (it is deterministic); a fresh run first runs :meth:`_pretrain`. History:
+        ``loss_d``, ``loss_g`` and, with ``val``, ``val_shape_mse`` (MSE of mean shapes)."""
+        from caloforge.seeding import derive_seed
 
-        History keys (one value per epoch): ``loss_d``, ``loss_g``, ``val_shape_mse`` (when
-        ``val`` is given; MSE of mean shapes), ``seconds``.
-        """
         c = self.config
-        n_epochs = int(epochs if epochs is not None else c["epochs"])
-        start_epoch = 0
-        resumed = resume and out_dir is not None and (Path(out_dir) / META_FILE).exists()
-        if resumed:
-            meta = read_meta(out_dir)
-            if meta["model"] != self.model_name:
-                raise ConfigError(
-                    f"{out_dir} holds a {meta['model']!r} checkpoint, cannot resume {self.model_name!r}"
-                )
-            self.load_weights(out_dir)
-            self.state = dict(meta.get("state", {}))
-            start_epoch = int(self.state.get("epoch", 0))
-            seed = int(self.state.get("seed", seed))
-        else:
-            self.generator.reset_parameters(seed)
-            self.discriminator = self._build_discriminator(seed)
-            self.state = {"epoch": 0, "seed": seed, "history": {}}
-        real, u_real = self._prepare(train)  # deterministic: a resumed run refits the same
+        real, u_real = self._prepare(train)
         opt_g = torch.optim.Adam(
             self.generator.parameters(), lr=float(c["lr_g"]), betas=(0.5, 0.999)
         )
@@ -526,40 +562,31 @@ class _HybridQGAN(Generator):
             self.discriminator.parameters(), lr=float(c["lr_d"]), betas=(0.5, 0.999)
         )
         self._optimizers = {"g": opt_g, "d": opt_d}
-        if resumed:
-            load_optimizers(out_dir, self._optimizers)
-        history: dict[str, list[float]] = {
-            k: list(v) for k, v in self.state.get("history", {}).items()
-        }
         batch = min(int(c["batch_size"]), len(real))
         steps = int(c["steps_per_epoch"] or max(1, len(real) // batch))
-        if not resumed:
-            self._pretrain(real, u_real, torch.Generator().manual_seed(seed * 100_003 - 1))
-        bar = _progress(progress)
-        with bar:
-            task = bar.add_task(f"{self.model_name}", total=(n_epochs - start_epoch) * steps)
-            for epoch in range(start_epoch, n_epochs):
-                t0 = time.perf_counter()
-                gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
-                self.generator.reseed(seed * 100_003 + epoch)
-                order = torch.randperm(len(real), generator=gen)
-                sums = {"loss_d": 0.0, "loss_g": 0.0}
-                for step in range(steps):
-                    idx = order[(step * batch + torch.arange(batch)) % len(real)]
-                    loss_d, loss_g = self._train_step(real[idx], u_real[idx], gen)
-                    sums["loss_d"] += loss_d.item() / steps
-                    sums["loss_g"] += loss_g.item() / steps
-                    bar.update(task, advance=1)
-                for k, v in sums.items():
-                    history.setdefault(k, []).append(v)
-                if val is not None:
-                    history.setdefault("val_shape_mse", []).append(self.shape_mse(val))
-                history.setdefault("seconds", []).append(time.perf_counter() - t0)
-                self.state = {"epoch": epoch + 1, "seed": seed, "history": history}
-                if out_dir is not None:
-                    self.save(out_dir)
-                    save_optimizers(out_dir, self._optimizers)
-        return history
+        if fresh:
+            self._pretrain(
+                real, u_real, torch.Generator().manual_seed(derive_seed(seed, "pretrain"))
+            )
+
+        def step(idx: torch.Tensor, ctx: StepContext) -> dict[str, float]:
+            loss_d, loss_g = self._train_step(real[idx], u_real[idx], ctx.rng)
+            return {"loss_d": loss_d.item(), "loss_g": loss_g.item()}
+
+        def validate(epoch_seed: int) -> dict[str, float]:
+            assert val is not None
+            return {"val_shape_mse": self.shape_mse(val)}
+
+        return TrainingPlan(
+            n_items=len(real),
+            batch_size=batch,
+            steps_per_epoch=steps,
+            step=step,
+            optimizers=self._optimizers,
+            loss_names=("loss_d", "loss_g"),
+            validate=validate,
+            begin_epoch=self.generator.reseed,
+        )
 
     # ----------------------------------------------------------------- description
     def _energy_line(self) -> str:
@@ -622,19 +649,6 @@ def _checked(data: Showers, geometry) -> tuple[np.ndarray, np.ndarray]:
     return x, e
 
 
-def _progress(enabled: bool):
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total} steps"),
-        TimeRemainingColumn(),
-        disable=not enabled,
-        transient=True,
-    )
-
-
 # --------------------------------------------------------------------------- the two models
 @register_model("qgan")
 class QGAN(_HybridQGAN):
@@ -645,26 +659,7 @@ class QGAN(_HybridQGAN):
     """
 
     conditional = True
-
-    @classmethod
-    def default_config(cls) -> dict[str, Any]:
-        # latent_scale: initial trainable scale of the latent angles RY(s z)
-        # pretrain_steps: warm-start steps fitting the conditional mean image (see _pretrain)
-        # moment_weight: weight of the feature-matching term (batch_moment_distance)
-        # a small, slowly learning discriminator: with lr_d 0.002 and (64, 32) hidden units it
-        # separated real from generated 64-pixel images within one epoch and the generator
-        # collapsed (docs/qgan.md)
-        return {
-            **_COMMON,
-            "encoding": "reupload",
-            "readout": "probs",
-            "latent_scale": 1.0,
-            "pretrain_steps": 400,
-            "pretrain_lr": 0.02,
-            "moment_weight": 10.0,
-            "lr_d": 0.0005,
-            "disc_hidden": [32],
-        }
+    config_class = QGANConfig
 
     def _pretrain(self, real: torch.Tensor, u: torch.Tensor, gen: torch.Generator) -> None:
         """Warm start: ``pretrain_steps`` Adam steps on the cross-entropy between real shapes
@@ -756,19 +751,7 @@ class DistributionQGAN(_HybridQGAN):
     """
 
     conditional = False
-
-    @classmethod
-    def default_config(cls) -> dict[str, Any]:
-        # one-hot pixel samples: a small discriminator kept near its optimum (n_critic) makes
-        # the generator follow the Jensen-Shannon gradient instead of oscillating
-        return {
-            **_COMMON,
-            "n_critic": 5,
-            "lr_g": 0.01,
-            "lr_d": 0.02,
-            "disc_hidden": [32],
-            "batch_size": 128,
-        }
+    config_class = DistributionQGANConfig
 
     def _train_step(
         self, x_real: torch.Tensor, u: torch.Tensor, gen: torch.Generator

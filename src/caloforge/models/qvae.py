@@ -31,10 +31,11 @@ decoder that maps them to MeV.
 
 from __future__ import annotations
 
+import json
 import math
-import time
-from pathlib import Path
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -44,14 +45,9 @@ from torch.nn import functional as F
 from caloforge.errors import ConfigError
 from caloforge.geometry import Geometry
 from caloforge.io import Showers
-from caloforge.models.base import Generator, register_model
-from caloforge.models.training import (
-    batches,
-    epoch_generator,
-    load_optimizers,
-    progress_bar,
-    save_optimizers,
-)
+from caloforge.models.base import Generator, LatentInput, register_model
+from caloforge.models.config import ModelConfig, option
+from caloforge.models.training import StepContext, TrainingPlan
 
 LOG_E_MIN, LOG_E_MAX = math.log(1e2), math.log(1e7)  # MeV: the range of conditioning codes
 
@@ -195,37 +191,67 @@ class QVAEDecoderModule(nn.Module):
         return self.codec.decode(hits, mean + torch.exp(log_sigma) * normal, e_inc)
 
 
+@dataclass(frozen=True)
+class QVAEConfig(ModelConfig):
+    """Options of the QVAE (see the module docstring)."""
+
+    model_name: ClassVar[str] = "qvae"
+
+    #: "gaussian" swaps the Boltzmann machine for a standard-normal prior (the baseline)
+    prior: Literal["boltzmann", "gaussian"] = "boltzmann"
+    topology: Literal["rbm-dense", "chimera", "pegasus", "zephyr"] = "pegasus"
+    units_per_partition: int = option(64, min=2)
+    topology_seed: int = option(0, min=0)
+    #: clamp one partition to a code of E_inc (four-partite topologies only)
+    condition_prior: bool = True
+    hidden: int = option(256, min=2)
+    epochs: int = option(10, min=1)
+    batch_size: int = option(128, min=1)
+    lr: float = option(1e-3, min=0, min_exclusive=True)
+    tau_start: float = option(1.0, min=0, min_exclusive=True)
+    tau_end: float = option(0.2, min=0, min_exclusive=True)
+    #: fraction of training over which the KL weight rises to 1
+    kl_warmup: float = option(0.3, min=0, max=1)
+    #: sweeps of the persistent chains per training step
+    gibbs_sweeps_train: int = option(4, min=1)
+    #: sweeps from a fresh start at generation (see the benchmark)
+    gibbs_sweeps_sample: int = option(32, min=1)
+    logit_eps: float = option(1e-6, min=0, max=0.5, min_exclusive=True, max_exclusive=True)
+
+
+@dataclass(frozen=True)
+class VAEConfig(QVAEConfig):
+    """Options of the Gaussian-prior baseline: the QVAE's, with ``prior`` "gaussian"."""
+
+    model_name: ClassVar[str] = "vae"
+    prior: Literal["boltzmann", "gaussian"] = "gaussian"
+
+
 @register_model("qvae")
 class QVAE(Generator):
     """Discrete VAE with a Boltzmann-machine prior on an annealer topology (see module docs)."""
 
-    @classmethod
-    def default_config(cls) -> dict[str, Any]:
-        return {
-            "prior": "boltzmann",  # or "gaussian" (the baseline)
-            "topology": "pegasus",  # rbm-dense | chimera | pegasus | zephyr
-            "units_per_partition": 64,
-            "topology_seed": 0,
-            "condition_prior": True,  # clamp one partition to a code of E_inc (4-partite only)
-            "hidden": 256,
-            "epochs": 10,
-            "batch_size": 128,
-            "lr": 1e-3,
-            "tau_start": 1.0,
-            "tau_end": 0.2,
-            "kl_warmup": 0.3,  # fraction of training over which the KL weight rises to 1
-            "gibbs_sweeps_train": 4,  # sweeps of the persistent chains per training step
-            "gibbs_sweeps_sample": 32,  # sweeps from a fresh start at generation (see benchmark)
-            "logit_eps": 1e-6,
-        }
+    config_class = QVAEConfig
+    options: QVAEConfig
 
-    def __init__(self, geometry: Geometry, config: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, geometry: Geometry, config: QVAEConfig | Mapping[str, Any] | None = None
+    ) -> None:
         super().__init__(geometry, config)
+        self._sampler = None
+        self._sampler_spec: dict[str, Any] | None = None
+        self._train_sampler = None
+        self._build()
+
+    def initialize(self, seed: int) -> None:
+        """Fresh encoder, decoder and prior weights drawn from ``seed``."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(seed))
+            self._build()
+
+    def _build(self) -> None:
         c = self.config
-        if c["prior"] not in ("boltzmann", "gaussian"):
-            raise ConfigError(f"prior must be 'boltzmann' or 'gaussian', got {c['prior']!r}")
-        if int(c["units_per_partition"]) < 2:
-            raise ConfigError("units_per_partition must be at least 2")
+        geometry = self.geometry
         n_vox = geometry.n_voxels
         self.codec = ShowerCodec(n_vox, float(c["logit_eps"]))
         if c["prior"] == "boltzmann":
@@ -250,8 +276,6 @@ class QVAE(Generator):
         stats = 2 if self.prior is None else 1
         self.encoder = HierarchicalEncoder(2 * n_vox, int(c["hidden"]), level_sizes, stats)
         self.decoder = Decoder(n_latent, int(c["hidden"]), n_vox)
-        self._sampler = None
-        self._train_sampler = None
 
     # ------------------------------------------------------------------ interface
     def modules(self) -> dict[str, nn.Module]:
@@ -272,6 +296,41 @@ class QVAE(Generator):
             kwargs.setdefault("n_sweeps", int(self.config["gibbs_sweeps_sample"]))
             kwargs.setdefault("persistent", False)
         self._sampler = get_sampler(name, **kwargs)
+        self._sampler_spec = {"name": name, **json.loads(json.dumps(kwargs, default=str))}
+
+    # ------------------------------------------------------------------ capabilities
+    @property
+    def takes_prior_sampler(self) -> bool:
+        """True with the Boltzmann prior; the Gaussian baseline has no sampler to choose."""
+        return self.prior is not None
+
+    def latent_spec(self) -> tuple[LatentInput, ...]:
+        n_vox = self.geometry.n_voxels
+        if self.prior is None:
+            z = LatentInput("prior_z", (self.gauss_dim,), "normal(0, 1)")
+        else:
+            name = self._sampler_spec["name"] if self._sampler_spec else "gibbs"
+            z = LatentInput("prior_z", (self.prior.n_units,), "binary", name)
+        return (
+            z,
+            LatentInput("hit_uniform", (n_vox,), "uniform(0, 1)"),
+            LatentInput("energy_normal", (n_vox,), "normal(0, 1)"),
+            LatentInput("incident_energy", (1,), "incident energy (MeV)", "given"),
+        )
+
+    @property
+    def prior_description(self) -> dict[str, Any]:
+        """The prior (topology, units, conditioning) and the sampler specification."""
+        if self.prior is None:
+            return {"kind": "gaussian", "dim": self.gauss_dim}
+        return {
+            "kind": "boltzmann",
+            "topology": self.config["topology"],
+            "units": self.prior.n_units,
+            "conditioned_partition": self.cond_partition,
+            "sampler": self._sampler_spec
+            or {"name": "gibbs", "n_sweeps": self.config["gibbs_sweeps_sample"]},
+        }
 
     def _clamp(self, e_inc: torch.Tensor) -> dict[int, torch.Tensor] | None:
         if self.cond_partition is None:
@@ -367,105 +426,65 @@ class QVAE(Generator):
         loss = bce + nll + kl_weight * kl
         return loss, {"bce": bce.item(), "nll": nll.item(), "kl": kl.item()}
 
-    def fit(
-        self,
-        train: Showers,
-        val: Showers | None = None,
-        *,
-        out_dir: str | Path | None = None,
-        epochs: int | None = None,
-        seed: int = 0,
-        resume: bool = False,
-        progress: bool = True,
-        max_minutes: float | None = None,
-    ) -> dict[str, Any]:
-        """Train on ``train`` (MeV); checkpoint into ``out_dir`` after every epoch.
-
-        Args:
-            epochs: total epochs (default from the config); with ``resume`` training continues
-                from the epoch stored in ``out_dir`` up to this total.
-            max_minutes: stop (after checkpointing) once this wall time is exceeded; the
-                temperature and KL-weight schedules then run on the elapsed fraction of it.
-
-        Returns:
-            ``self.state["history"]``: per epoch the mean losses, validation loss and seconds.
-        """
+    def training_plan(
+        self, train: Showers, val: Showers | None, *, seed: int, fresh: bool
+    ) -> TrainingPlan:
+        """Adam on encoder, decoder and prior; the temperature falls from ``tau_start`` to
+        ``tau_end`` and the KL weight rises over the first ``kl_warmup`` of training, both
+        following the engine's progress fraction (steps, or the elapsed budget)."""
         self.geometry.check_voxels(train.n_voxels, "training data")
-        epochs = int(epochs if epochs is not None else self.config["epochs"])
-        c = self.config
-        torch.manual_seed(seed)
+        if val is not None:
+            self.geometry.check_voxels(val.n_voxels, "validation data")
+        o = self.options
         x = torch.as_tensor(np.asarray(train.showers, dtype=np.float32))
         e = torch.as_tensor(np.asarray(train.incident_energies, dtype=np.float32)).reshape(-1, 1)
+        if fresh:
+            self.codec.fit(x, e)
         params = [p for m in (self.encoder, self.decoder) for p in m.parameters()]
         if self.prior is not None:
             params += list(self.prior.parameters())
-        opt = torch.optim.Adam(params, lr=float(c["lr"]))
-        start_epoch = 0
-        if resume and out_dir is not None and (Path(out_dir) / "model.json").exists():
-            from caloforge.models.base import read_meta
-
-            self.state = dict(read_meta(out_dir).get("state", {}))
-            self.load_weights(out_dir)
-            load_optimizers(out_dir, {"adam": opt})
-            start_epoch = int(self.state.get("epoch", 0))
-        else:
-            self.codec.fit(x, e)
-            self.state = {"epoch": 0, "history": [], "seed": seed}
+        opt = torch.optim.Adam(params, lr=o.lr)
         if self.prior is not None:
             from caloforge.boltzmann import BlockGibbsSampler
 
-            self._train_sampler = BlockGibbsSampler(
-                n_sweeps=int(c["gibbs_sweeps_train"]), persistent=True
-            )
-        batch = min(int(c["batch_size"]), len(x))
-        steps_per_epoch = max(1, len(x) // batch)
-        total_steps = max(1, epochs * steps_per_epoch)
-        t_start = time.perf_counter()
-        with progress_bar(progress) as bar:
-            task = bar.add_task(
-                f"train {self.model_name}", total=epochs, completed=start_epoch, info=""
-            )
-            for epoch in range(start_epoch, epochs):
-                gen = epoch_generator(seed, epoch)
-                t0 = time.perf_counter()
-                sums: dict[str, float] = {}
-                for i, idx in enumerate(batches(len(x), batch, gen)):
-                    step = epoch * steps_per_epoch + i
-                    # schedules follow the training progress: by steps, or by wall time
-                    # when a time budget ends training first
-                    frac = step / total_steps
-                    if max_minutes is not None:
-                        elapsed = (time.perf_counter() - t_start) / (60 * max_minutes)
-                        frac = min(1.0, max(frac, elapsed))
-                    tau = c["tau_start"] * (c["tau_end"] / c["tau_start"]) ** frac
-                    kl_w = min(1.0, frac / c["kl_warmup"]) if c["kl_warmup"] > 0 else 1.0
-                    loss, parts = self._loss(x[idx], e[idx], tau, kl_w, gen)
-                    opt.zero_grad()
-                    loss.backward()
-                    torch.nn.utils.clip_grad_norm_(params, 100.0)
-                    opt.step()
-                    for k, v in {"loss": loss.item(), **parts}.items():
-                        sums[k] = sums.get(k, 0.0) + v
-                    out_of_time = (
-                        max_minutes is not None and time.perf_counter() - t_start > 60 * max_minutes
-                    )
-                    if out_of_time:
-                        break
-                n_steps = i + 1
-                record = {k: v / n_steps for k, v in sums.items()}
-                record.update(epoch=epoch + 1, seconds=time.perf_counter() - t0)
-                if val is not None and len(val) > 0:
-                    record["val_loss"] = self.validation_loss(val, seed=seed)
-                self.state["history"].append(record)
-                self.state["epoch"] = epoch + 1
-                if out_dir is not None:
-                    self.save(out_dir)
-                    save_optimizers(out_dir, {"adam": opt})
-                info = f"loss {record['loss']:.1f} bce {record['bce']:.1f} nll {record['nll']:.1f} kl {record['kl']:.1f}"
-                bar.update(task, advance=1, info=info)
-                if out_of_time:
-                    break
-        return self.state
+            self._train_sampler = BlockGibbsSampler(n_sweeps=o.gibbs_sweeps_train, persistent=True)
+        batch = min(o.batch_size, len(x))
+
+        def step(idx: torch.Tensor, ctx: StepContext) -> dict[str, float]:
+            tau = o.tau_start * (o.tau_end / o.tau_start) ** ctx.fraction
+            kl_w = min(1.0, ctx.fraction / o.kl_warmup) if o.kl_warmup > 0 else 1.0
+            loss, parts = self._loss(x[idx], e[idx], tau, kl_w, ctx.rng)
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 100.0)
+            opt.step()
+            return {"loss": loss.item(), **parts}
+
+        def validate(epoch_seed: int) -> dict[str, float]:
+            assert val is not None
+            return {"val_loss": self.validation_loss(val, seed=epoch_seed)}
+
+        return TrainingPlan(
+            n_items=len(x),
+            batch_size=batch,
+            min_batch=batch,  # full batches only: the persistent chains keep one size
+            step=step,
+            optimizers={"adam": opt},
+            loss_names=("loss", "bce", "nll", "kl"),
+            validate=validate,
+            resume_tensors=self._chain_tensors,
+            load_resume_tensors=self._load_chain_tensors,
+        )
+
+    def _chain_tensors(self) -> dict[str, torch.Tensor]:
+        """The persistent Gibbs chains of training, (n_chains, n_units), to resume exactly."""
+        chains = None if self._train_sampler is None else self._train_sampler.chains
+        return {} if chains is None else {"gibbs_chains": chains}
+
+    def _load_chain_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        if self._train_sampler is not None and "gibbs_chains" in tensors:
+            # the sampler keeps its chains as (n_units, n_chains); there is no public setter
+            self._train_sampler._chains = tensors["gibbs_chains"].T.contiguous().float()
 
     @torch.no_grad()
     def validation_loss(self, val: Showers, *, seed: int = 0, max_showers: int = 2048) -> float:
@@ -513,6 +532,4 @@ class QVAE(Generator):
 class GaussianVAE(QVAE):
     """The baseline: the QVAE's encoder and decoder with a standard-normal prior."""
 
-    @classmethod
-    def default_config(cls) -> dict[str, Any]:
-        return {**QVAE.default_config(), "prior": "gaussian"}
+    config_class = VAEConfig

@@ -29,7 +29,8 @@ The inverse scaling is part of :meth:`inference_module`, so samples are in MeV.
 from __future__ import annotations
 
 import math
-from typing import Any
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -47,6 +48,7 @@ from caloforge.models._gan_common import (
     up_block,
 )
 from caloforge.models.base import register_model
+from caloforge.models.config import ModelConfig, option
 
 
 class EnergyFeature(nn.Module):
@@ -142,6 +144,34 @@ def gradient_penalty(
     return ((grad.flatten(1).norm(2, dim=1) - 1.0) ** 2).mean()
 
 
+@dataclass(frozen=True)
+class WGANConfig(ModelConfig):
+    """Options of the WGAN-GP (see the module docstring)."""
+
+    model_name: ClassVar[str] = "wgan"
+
+    latent_dim: int = option(64, min=1)
+    gen_channels: tuple[int, ...] = option((32, 8), min=1, min_length=1)
+    kernel: int = option(3, min=1, odd=True)
+    critic_channels: tuple[int, ...] = option((8, 16), min=1, min_length=1)
+    regressor_channels: tuple[int, ...] = option((8, 16), min=1, min_length=1)
+    hidden: int = option(64, min=1)
+    lambda_gp: float = option(10.0, min=0)
+    n_critic: int = option(5, min=1)
+    constraint_weight: float = option(1.0, min=0)
+    regressor_epochs: int = option(5, min=0)
+    lr_regressor: float = option(1e-3, min=0, min_exclusive=True)
+    power: float = option(0.5, min=0, min_exclusive=True)
+    unit_mev: float = option(1000.0, min=0, min_exclusive=True)
+    energy_ref_mev: float = option(1000.0, min=0, min_exclusive=True)
+    energy_span: float = option(1000.0, min=1, min_exclusive=True)
+    lr_g: float = option(1e-4, min=0, min_exclusive=True)
+    lr_c: float = option(1e-4, min=0, min_exclusive=True)
+    betas: tuple[float, ...] = option((0.5, 0.9), min=0, max=1, max_exclusive=True, length=2)
+    batch_size: int = option(32, min=1)
+    epochs: int = option(5, min=1)
+
+
 @register_model("wgan")
 class WGAN(ImageGAN):
     """WGAN-GP with a pre-trained energy regressor as a constraint on the generator.
@@ -151,40 +181,11 @@ class WGAN(ImageGAN):
 
     loss_names = ("loss_c", "w_dist", "gp", "loss_g", "energy_constraint")
 
-    @classmethod
-    def default_config(cls) -> dict[str, Any]:
-        return {
-            "latent_dim": 64,
-            "gen_channels": [32, 8],
-            "kernel": 3,
-            "critic_channels": [8, 16],
-            "regressor_channels": [8, 16],
-            "hidden": 64,
-            "lambda_gp": 10.0,
-            "n_critic": 5,
-            "constraint_weight": 1.0,
-            "regressor_epochs": 5,
-            "lr_regressor": 1e-3,
-            "power": 0.5,
-            "unit_mev": 1000.0,
-            "energy_ref_mev": 1000.0,
-            "energy_span": 1000.0,
-            "lr_g": 1e-4,
-            "lr_c": 1e-4,
-            "betas": [0.5, 0.9],
-            "batch_size": 32,
-            "epochs": 5,
-        }
+    config_class = WGANConfig
 
     def _build(self) -> None:
         cfg = self.config
         kernel = int(cfg["kernel"])
-        if kernel < 1 or kernel % 2 == 0:
-            raise ConfigError(f"option 'kernel' must be an odd positive integer, got {kernel}")
-        if not isinstance(cfg["n_critic"], int) or cfg["n_critic"] < 1:
-            raise ConfigError(
-                f"option 'n_critic' must be a positive integer, got {cfg['n_critic']!r}"
-            )
         hidden = positive_int_list([cfg["hidden"]], "hidden")[0]
         self.feature = EnergyFeature(cfg["energy_ref_mev"], cfg["energy_span"])
         self.generator = ConcatGenerator3D(
@@ -230,7 +231,7 @@ class WGAN(ImageGAN):
     def _prepare(self, x: torch.Tensor, e_inc: torch.Tensor, seed: int, progress: bool) -> None:
         """Pre-train the energy regressor on the real training showers, then freeze it."""
         n_epochs = int(self.config["regressor_epochs"])
-        rng = torch.Generator().manual_seed(int(seed) + 1)
+        rng = torch.Generator().manual_seed(int(seed))
         opt = torch.optim.Adam(self.regressor.parameters(), lr=self.config["lr_regressor"])
         bs = min(self.config["batch_size"], len(x))
         c = self.feature(e_inc)
