@@ -36,10 +36,14 @@ from caloforge.evaluate.classifier import (
 from caloforge.evaluate.distances import fpd, kpd
 from caloforge.evaluate.features import FeatureExtractor, StreamedSample, stream_features
 from caloforge.evaluate.histograms import (
+    CALOCHALLENGE,
     Binning,
+    VoxelHistogram,
     density,
     feature_binnings,
+    feature_columns,
     histogram_pairs,
+    official_voxel_edges,
     separation_power,
     separation_powers,
 )
@@ -54,7 +58,7 @@ LOW_LEVEL_MEMORY_BYTES = 4 * 2**30
 MIN_REFERENCE_ENTRIES = 50
 #: the feature groups in report order
 GROUPS = (
-    "response", "E_tot", "voxel_energy", "E_layer", "sparsity", "EC_eta", "EC_phi",
+    "response", "response_E", "E_tot", "voxel_energy", "E_layer", "sparsity", "EC_eta", "EC_phi",
     "width_eta", "width_phi", "EC_r", "width_r",
 )  # fmt: skip
 
@@ -135,6 +139,15 @@ def _load_rows(
     return np.concatenate(e_parts), np.concatenate(x_parts)
 
 
+def _fill_voxel_histogram(
+    source: Source, geometry: Geometry, extractor: FeatureExtractor, hist: VoxelHistogram
+) -> None:
+    """One more pass over ``source``: every thresholded voxel into ``hist``."""
+    blocks = [source] if isinstance(source, Showers) else iter_showers(source, geometry=geometry)
+    for block in blocks:
+        hist.update(extractor.apply_threshold(block.showers)[0])
+
+
 # --------------------------------------------------------------------------- helpers
 def _clean(value):
     """JSON-safe copy: numpy scalars to Python, NaN/Inf to None."""
@@ -154,7 +167,11 @@ def _clean(value):
 def _summary_by_group(seps: dict[str, float], binnings: dict[str, Binning]) -> dict:
     out: dict[str, dict] = {}
     for group in GROUPS:
-        vals = [v for k, v in seps.items() if (binnings[k].group if k in binnings else k) == group]
+        vals = [
+            v
+            for k, v in seps.items()
+            if (binnings[k].group if k in binnings else k) == group and math.isfinite(v)
+        ]
         if vals:
             out[group] = {"mean": float(np.mean(vals)), "max": float(np.max(vals)), "n": len(vals)}
     return out
@@ -199,6 +216,7 @@ def evaluate(
     protocol: str = "fast",
     seed: int = 0,
     threshold: float | None = None,
+    binning: str = "official",
     classifiers: Sequence[str] = ("high", "low"),
     distances: bool = True,
     plots: bool = True,
@@ -216,8 +234,11 @@ def evaluate(
             ``geometry`` attribute or the only built-in with their voxel count.
         protocol: ``fast`` (CPU default) or ``calochallenge`` (the 2022 challenge settings).
         seed: seeds subsampling, the classifier and the FPD/KPD batches.
-        threshold: voxel threshold in MeV; default 1 MeV (dataset 1), 0.01515 MeV (datasets 2,
-            3) and 0 for other geometries.
+        threshold: voxel threshold in MeV; default 1 MeV (dataset 1), 0.5e-3 / 0.033 MeV
+            (datasets 2, 3) and 0 for other geometries, as the official code.
+        binning: ``official`` (the official code's histograms, separation powers and their
+            extras) or ``caloforge`` (caloforge's data-driven ranges); geometries outside the
+            challenge always get ``caloforge`` (with a note).
         classifiers: input modes to run, from ``low``, ``low-normed``, ``high``; empty: none.
         distances: compute FPD and KPD.
         plots: draw the figures (``index.html`` then holds only tables).
@@ -251,12 +272,22 @@ def evaluate(
             f"Geometry {geo.name!r} has no CaloChallenge voxel threshold, so none (0 MeV) was "
             "applied; pass threshold= to set one."
         )
+    scheme = binning
+    if scheme not in ("official", "caloforge"):
+        raise ConfigError(f"unknown binning {binning!r}; choose official or caloforge")
+    if scheme == "official" and geo.name not in CALOCHALLENGE:
+        scheme = "caloforge"
+        notes.append(
+            f"Geometry {geo.name!r} is not a CaloChallenge dataset, so the histograms use "
+            "caloforge's own binning (the official one is defined for datasets 1-3 only)."
+        )
     metrics: dict = {
         "caloforge_version": __version__,
         "generated": _describe(generated),
         "reference": _describe(reference),
         "geometry": geo.name,
         "threshold_mev": extractor.threshold,
+        "binning_scheme": scheme,
         "protocol": proto.to_dict(),
         "seed": seed,
         "labels": list(labels),
@@ -268,23 +299,40 @@ def evaluate(
             reference, geo, threshold=extractor.threshold, chunk_size=chunk_size,
             on_chunk=bars.task(f"features of {labels[0]}", n_ref_total),
         )  # fmt: skip
+        voxel_hists: list[VoxelHistogram] = []
+        if scheme == "official":  # edges from the reference maximum, filled while streaming
+            voxel_hists = [
+                VoxelHistogram(official_voxel_edges(extractor.threshold, ref.voxel_max))
+                for _ in range(2)
+            ]
         gen = stream_features(
             generated, geo, threshold=extractor.threshold, chunk_size=chunk_size,
             on_chunk=bars.task(f"features of {labels[1]}", n_gen_total),
+            voxel_histograms=voxel_hists[1:],
         )  # fmt: skip
         metrics["n_reference"], metrics["n_generated"] = len(ref), len(gen)
 
         # ---- histograms and separation powers
-        binnings = feature_binnings(ref.features, geo, extractor.threshold)
-        pairs = histogram_pairs(ref.features, gen.features, binnings)
-        seps = separation_powers(ref.features, gen.features, binnings, pairs)
-        voxel_binning = Binning(
-            ref.voxel_spectrum.edges_for(50), True, "voxel energy [MeV]", "voxel_energy"
-        )
-        pairs["voxel_energy"] = (
-            ref.voxel_spectrum.rebinned(voxel_binning.edges),
-            gen.voxel_spectrum.rebinned(voxel_binning.edges),
-        )
+        binnings = feature_binnings(ref.features, geo, extractor.threshold, scheme)
+        ref_cols = feature_columns(ref.features, geo)
+        gen_cols = feature_columns(gen.features, geo)
+        pairs = histogram_pairs(ref_cols, gen_cols, binnings)
+        seps = separation_powers(ref_cols, gen_cols, binnings, pairs)
+        if scheme == "official":
+            _fill_voxel_histogram(reference, geo, extractor, voxel_hists[0])
+            voxel_binning = Binning(
+                voxel_hists[0].edges, True, "voxel energy [MeV]", "voxel_energy"
+            )
+            pairs["voxel_energy"] = (voxel_hists[0].counts, voxel_hists[1].counts)
+        else:
+            voxel_binning = Binning(
+                ref.voxel_spectrum.edges_for(50), True, "voxel energy [MeV]", "voxel_energy",
+                official=False,
+            )  # fmt: skip
+            pairs["voxel_energy"] = (
+                ref.voxel_spectrum.rebinned(voxel_binning.edges),
+                gen.voxel_spectrum.rebinned(voxel_binning.edges),
+            )
         seps["voxel_energy"] = separation_power(
             density(pairs["voxel_energy"][0], voxel_binning.edges),
             density(pairs["voxel_energy"][1], voxel_binning.edges),
@@ -298,8 +346,17 @@ def evaluate(
                 f"entries in their bins ({', '.join(sparse[:8])}{' ...' if len(sparse) > 8 else ''}),"
                 " so their separation powers are listed but left out of the summary."
             )
-        kept = {k: v for k, v in seps.items() if k not in sparse}
-        metrics["separation_power"] = seps
+        nan = [k for k, v in seps.items() if not math.isfinite(v)]
+        if nan:
+            notes.append(
+                f"{len(nan)} separation power(s) are undefined (NaN, null in metrics.json) because "
+                f"a histogram has no entries in its bins ({', '.join(nan[:8])}"
+                f"{' ...' if len(nan) > 8 else ''}); the official code gives NaN there too."
+            )
+        main = {k for k, b in all_binnings.items() if b.official or scheme != "official"}
+        kept = {k: v for k, v in seps.items() if k in main and k not in sparse and k not in nan}
+        metrics["separation_power"] = {k: v for k, v in seps.items() if k in main}
+        metrics["separation_power_extra"] = {k: v for k, v in seps.items() if k not in main}
         metrics["separation_power_entries"] = {
             k: [int(c_ref.sum()), int(c_gen.sum())] for k, (c_ref, c_gen) in pairs.items()
         }
@@ -423,6 +480,9 @@ def _draw_figures(
     tick = bars.task("figures", len(binnings) + geo.n_layers + 1)
     figures = []
     for name, binning in binnings.items():
+        if not np.all(np.isfinite(binning.edges)):  # an empty reference layer: nothing to draw
+            tick(1)
+            continue
         path = plot_feature(
             fig_dir / f"{name}.png", *pairs[name], binning, separation=seps[name], labels=labels
         )
