@@ -28,6 +28,9 @@ from caloforge.evaluate.classifier import (
     classifier_test,
     get_protocol,
     isotonic_fit,
+    official_classifier_test,
+    official_isotonic_fit,
+    official_scores,
     roc_auc,
 )
 from caloforge.evaluate.distances import DistanceResult, fpd, frechet_distance, kpd, mmd2_unbiased
@@ -78,6 +81,9 @@ __all__ = [
     "isotonic_fit",
     "kpd",
     "mmd2_unbiased",
+    "official_classifier_test",
+    "official_isotonic_fit",
+    "official_scores",
     "official_binnings",
     "resolve_geometries",
     "roc_auc",

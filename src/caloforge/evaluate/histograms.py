@@ -286,13 +286,30 @@ def separation_power(density_1: np.ndarray, density_2: np.ndarray, edges: np.nda
         return float(0.5 * ret.sum())
 
 
+def _as_columns(
+    sample: dict[str, np.ndarray] | ShowerFeatures, binnings: dict[str, Binning]
+) -> dict[str, np.ndarray]:
+    """Column dictionary of a sample given as one or as :class:`ShowerFeatures` (then the
+    per-energy responses ``response_E<E>`` are cut from it: E <= E_inc < 2E)."""
+    if isinstance(sample, dict):
+        return sample
+    cols = sample.columns()
+    for name in binnings:
+        if name.startswith("response_E"):
+            energy = float(name[len("response_E") :])
+            mask = (sample.e_inc >= energy) & (sample.e_inc < 2 * energy)
+            cols[name] = sample.e_tot[mask] / sample.e_inc[mask]
+    return cols
+
+
 def histogram_pairs(
-    reference: dict[str, np.ndarray],
-    generated: dict[str, np.ndarray],
+    reference: dict[str, np.ndarray] | ShowerFeatures,
+    generated: dict[str, np.ndarray] | ShowerFeatures,
     binnings: dict[str, Binning],
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """(reference counts, generated counts) of every binned feature, keyed by name; the
-    samples are column dictionaries from :func:`feature_columns`."""
+    samples are column dictionaries from :func:`feature_columns` or :class:`ShowerFeatures`."""
+    reference, generated = _as_columns(reference, binnings), _as_columns(generated, binnings)
     return {
         name: (histogram_counts(reference[name], b), histogram_counts(generated[name], b))
         for name, b in binnings.items()
@@ -300,8 +317,8 @@ def histogram_pairs(
 
 
 def separation_powers(
-    reference: dict[str, np.ndarray],
-    generated: dict[str, np.ndarray],
+    reference: dict[str, np.ndarray] | ShowerFeatures,
+    generated: dict[str, np.ndarray] | ShowerFeatures,
     binnings: dict[str, Binning],
     pairs: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> dict[str, float]:

@@ -32,6 +32,7 @@ from caloforge.evaluate.classifier import (
     classifier_inputs,
     classifier_test,
     get_protocol,
+    official_classifier_test,
 )
 from caloforge.evaluate.distances import fpd, kpd
 from caloforge.evaluate.features import FeatureExtractor, StreamedSample, stream_features
@@ -119,14 +120,23 @@ def resolve_geometries(
 
 
 def _load_rows(
-    source: Source, rows: np.ndarray, geometry: Geometry, extractor: FeatureExtractor
+    source: Source,
+    rows: np.ndarray,
+    geometry: Geometry,
+    extractor: FeatureExtractor,
+    thresholded: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Incident energies (k,) and thresholded float32 showers (k, V) of the sorted ``rows``."""
+    """Incident energies (k,) and showers (k, V) of the sorted ``rows``, thresholded (or only
+    with negative voxels set to 0, as the official ``low-normed`` input) in their own dtype."""
+
+    def prepare(x: np.ndarray) -> np.ndarray:
+        if thresholded:
+            return extractor.apply_threshold(x)[0]
+        return np.where(x < 0, np.zeros_like(x), x)
+
     if isinstance(source, Showers):
         block = source[rows]
-        return block.incident_energies, extractor.apply_threshold(block.showers)[0].astype(
-            np.float32
-        )
+        return block.incident_energies, prepare(block.showers)
     e_parts, x_parts, start = [], [], 0
     for block in iter_showers(source, geometry=geometry):
         stop = start + len(block)
@@ -134,7 +144,7 @@ def _load_rows(
         if hi > lo:
             local = rows[lo:hi] - start
             e_parts.append(block.incident_energies[local])
-            x_parts.append(extractor.apply_threshold(block.showers[local])[0].astype(np.float32))
+            x_parts.append(prepare(block.showers[local]))
         start = stop
     return np.concatenate(e_parts), np.concatenate(x_parts)
 
@@ -416,31 +426,46 @@ def evaluate(
                         )
                         sub_ref = np.sort(rng.choice(rows_ref, cap, replace=False))
                         sub_gen = np.sort(rng.choice(rows_gen, cap, replace=False))
-                    e_r, v_r = _load_rows(reference, sub_ref, geo, extractor)
-                    e_g, v_g = _load_rows(generated, sub_gen, geo, extractor)
+                    thr = mode == "low"
+                    e_r, v_r = _load_rows(reference, sub_ref, geo, extractor, thr)
+                    e_g, v_g = _load_rows(generated, sub_gen, geo, extractor, thr)
                     x_ref = classifier_inputs(
-                        mode, incident_energies=e_r, showers=v_r, geometry=geo
-                    )
+                        mode, incident_energies=e_r, showers=v_r, geometry=geo,
+                        layer_energies=ref.features.e_layer[sub_ref],
+                    )  # fmt: skip
                     del v_r
                     x_gen = classifier_inputs(
-                        mode, incident_energies=e_g, showers=v_g, geometry=geo
-                    )
+                        mode, incident_energies=e_g, showers=v_g, geometry=geo,
+                        layer_energies=gen.features.e_layer[sub_gen],
+                    )  # fmt: skip
                     del v_g
-                result = classifier_test(
-                    x_ref, x_gen, protocol=proto, seed=seed, mode=mode,
-                    on_epoch=lambda epoch, acc, tick=tick: tick(1),
-                )  # fmt: skip
+                if proto.name == "calochallenge":
+                    result = official_classifier_test(
+                        x_ref, x_gen, dataset=geo.name, seed=seed, mode=mode,
+                        n_layer=proto.hidden_layers - 1, n_hidden=proto.hidden_units,
+                        batch_size=proto.batch_size, n_epochs=proto.max_epochs,
+                        learning_rate=proto.learning_rate,
+                        on_epoch=lambda epoch, acc, tick=tick: tick(1),
+                    )  # fmt: skip
+                else:
+                    result = classifier_test(
+                        x_ref, x_gen, protocol=proto, seed=seed, mode=mode,
+                        on_epoch=lambda epoch, acc, tick=tick: tick(1),
+                    )  # fmt: skip
                 tick(proto.max_epochs - result.epochs_run)  # early stopping: fill the bar
                 metrics["classifier"][mode] = result.to_dict()
 
         # ---- FPD and KPD
         if distances:
             hl_ref, hl_gen = ref.features.high_level_vector(), gen.features.high_level_vector()
+            d_seed = seed if proto.distance_seed is None else proto.distance_seed
             f = fpd(
                 hl_ref, hl_gen, min_batch=proto.fpd_min_batch, max_batch=proto.fpd_max_batch,
-                n_sizes=proto.fpd_n_sizes, n_batches=proto.fpd_n_batches, seed=seed,
+                n_sizes=proto.fpd_n_sizes, n_batches=proto.fpd_n_batches, seed=d_seed,
             )  # fmt: skip
-            k = kpd(hl_ref, hl_gen, batch=proto.kpd_batch, n_batches=proto.kpd_n_batches, seed=seed)
+            k = kpd(
+                hl_ref, hl_gen, batch=proto.kpd_batch, n_batches=proto.kpd_n_batches, seed=d_seed
+            )
             metrics["fpd"], metrics["kpd"] = f.to_dict(), k.to_dict()
             notes += [r.note[0].upper() + r.note[1:] + "." for r in (f, k) if r.note]
 
