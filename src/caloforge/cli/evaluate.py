@@ -23,11 +23,22 @@ def evaluate(
         None, "--geometry", "-g", help="geometry (default: the files' attribute or voxel count)"
     ),
     protocol: str = typer.Option(
-        "fast", "--protocol", help="fast (CPU default) or calochallenge (the 2022 settings)"
+        "calochallenge",
+        "--protocol",
+        help="calochallenge (the official classifier, FPD and KPD; a GPU-sized job) or fast "
+        "(caloforge's cheaper CPU classifier and distance batches)",
+    ),
+    binning: str = typer.Option(
+        "official",
+        "--binning",
+        help="official (the official histograms and separation powers) or caloforge "
+        "(caloforge's data-driven ranges)",
     ),
     seed: int = typer.Option(0, "--seed", help="seed of subsampling, classifier and FPD/KPD"),
     threshold: float = typer.Option(
-        None, "--threshold", help="voxel threshold in MeV (default: 1 for ds1, 0.01515 for ds2/3)"
+        None,
+        "--threshold",
+        help="voxel threshold in MeV (default, as official: 1 for ds1, 0.5e-3/0.033 for ds2/3)",
     ),
     classifier: list[str] = typer.Option(
         ["high", "low"], "--classifier", "-c", help="classifier inputs: low, low-normed, high"
@@ -49,12 +60,16 @@ def evaluate(
         protocol=protocol,
         seed=seed,
         threshold=threshold,
+        binning=binning,
         classifiers=() if no_classifier else tuple(classifier),
         plots=not no_plots,
         on_size_mismatch="raise" if strict_sizes else "subsample",
         progress=True,
     )
-    table = Table(title=f"{generated} vs {reference} ({metrics['protocol']['name']} protocol)")
+    table = Table(
+        title=f"{generated} vs {reference} ({metrics['protocol']['name']} protocol, "
+        f"{metrics['binning_scheme']} binning)"
+    )
     table.add_column("metric")
     table.add_column("value", justify="right")
     for mode, c in metrics["classifier"].items():
@@ -66,7 +81,8 @@ def evaluate(
     summary = metrics["separation_power_summary"]
     mean_s = summary["all"]["mean"]
     table.add_row("separation power (mean)", "–" if mean_s is None else f"{mean_s:.4f}")
-    table.add_row("separation power (response)", f"{metrics['separation_power']['response']:.4f}")
+    resp = metrics["separation_power"].get("response")
+    table.add_row("separation power (response)", "–" if resp is None else f"{resp:.4f}")
     out.print(table)
     for note in metrics["notes"]:
         out.print(f"note: {note}")

@@ -24,6 +24,7 @@ The official code uses seed 42 for both.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -67,7 +68,9 @@ def frechet_distance(
 
     mu_1, mu_2 = np.atleast_1d(mu_1), np.atleast_1d(mu_2)
     cov_1, cov_2 = np.atleast_2d(cov_1), np.atleast_2d(cov_2)
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        # a singular product (constant features) is handled below, as in the reference code
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
         covmean = linalg.sqrtm(cov_1.dot(cov_2))
         if not np.isfinite(covmean).all():
             offset = np.eye(cov_1.shape[0]) * eps

@@ -459,13 +459,23 @@ def evaluate(
         if distances:
             hl_ref, hl_gen = ref.features.high_level_vector(), gen.features.high_level_vector()
             d_seed = seed if proto.distance_seed is None else proto.distance_seed
+            min_b, max_b, kpd_b = proto.fpd_min_batch, proto.fpd_max_batch, proto.kpd_batch
+            n_avail = min(len(hl_ref), len(hl_gen))
+            if proto.name != "calochallenge" and n_avail < max_b:
+                # caloforge's cheaper protocols scale the batches down to the samples (the
+                # official code draws its fixed batch sizes with replacement)
+                min_b = max(2, int(min_b * n_avail / max_b))
+                max_b, kpd_b = n_avail, min(kpd_b, max(2, n_avail // 2))
+                notes.append(
+                    f"Protocol {proto.name!r}: FPD batches scaled down to {min_b}-{max_b} and KPD "
+                    f"batches to {kpd_b} showers for samples of {n_avail} (not the official "
+                    "procedure)."
+                )
             f = fpd(
-                hl_ref, hl_gen, min_batch=proto.fpd_min_batch, max_batch=proto.fpd_max_batch,
+                hl_ref, hl_gen, min_batch=min_b, max_batch=max_b,
                 n_sizes=proto.fpd_n_sizes, n_batches=proto.fpd_n_batches, seed=d_seed,
             )  # fmt: skip
-            k = kpd(
-                hl_ref, hl_gen, batch=proto.kpd_batch, n_batches=proto.kpd_n_batches, seed=d_seed
-            )
+            k = kpd(hl_ref, hl_gen, batch=kpd_b, n_batches=proto.kpd_n_batches, seed=d_seed)
             metrics["fpd"], metrics["kpd"] = f.to_dict(), k.to_dict()
             notes += [r.note[0].upper() + r.note[1:] + "." for r in (f, k) if r.note]
 
