@@ -656,7 +656,8 @@ def render_html(metrics: dict, out_dir: str | os.PathLike) -> str:
         f"<p class='sub'>{e(m['labels'][1])}: <code>{e(m['generated'])}</code> ({m['n_generated']} showers) "
         f"against {e(m['labels'][0])}: <code>{e(m['reference'])}</code> ({m['n_reference']} showers) · "
         f"geometry <b>{e(m['geometry'])}</b> · voxel threshold {m['threshold_mev']:g} MeV · "
-        f"protocol <b>{e(proto['name'])}</b> · seed {m['seed']} · caloforge {e(m['caloforge_version'])}</p>",
+        f"protocol <b>{e(proto['name'])}</b> · binning <b>{e(m.get('binning_scheme', ''))}</b> · "
+        f"seed {m['seed']} · caloforge {e(m['caloforge_version'])}</p>",
         "<h2>Metrics</h2><table><tr><th class='k'>metric</th><th>value</th><th class='k'>how to read it</th></tr>",
     ]
     for name, value, how in _summary_rows(m):
@@ -674,7 +675,8 @@ def render_html(metrics: dict, out_dir: str | os.PathLike) -> str:
         + "</p>"
     )
     # separation power per layer and feature
-    seps, binning = m.get("separation_power", {}), m.get("binning", {})
+    extra = m.get("separation_power_extra", {})
+    seps, binning = {**m.get("separation_power", {}), **extra}, m.get("binning", {})
     entries = m.get("separation_power_entries", {})
     low_stats = {k for k, (n_ref, _) in entries.items() if n_ref < MIN_REFERENCE_ENTRIES}
     from caloforge.evaluate.histograms import split_name
@@ -693,10 +695,16 @@ def render_html(metrics: dict, out_dir: str | os.PathLike) -> str:
             parts.append(f"<tr><td class='k'>{lid}</td>")
             for g in layer_groups:
                 name = f"{g}_{lid}"
-                star = "*" if name in low_stats else ""
+                star = ("*" if name in low_stats else "") + ("†" if name in extra else "")
                 parts.append(f"<td>{_fmt(seps.get(name))}{star}</td>")
             parts.append("</tr>")
         parts.append("</table>")
+        if extra:
+            parts.append(
+                "<p class='sub'>† caloforge extra, not one of the official separation powers "
+                "(binning as the official helper defines it, which the official script does "
+                "not call).</p>"
+            )
         if low_stats:
             parts.append(
                 f"<p class='sub'>* fewer than {MIN_REFERENCE_ENTRIES} reference entries in the "
