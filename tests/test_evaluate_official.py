@@ -88,3 +88,15 @@ def test_calibrated_auc_and_jsd_match_the_official_code(n):
     assert _close(ours["auc"], c["auc"], 1e-12)
     assert _close(ours["jsd"], c["jsd"], 1e-9)
     assert _close(ours["auc_uncalibrated"], c["auc_uncalibrated"], 1e-12)
+
+
+@pytest.mark.parametrize("pair", sorted(OFFICIAL["pairs"]))
+def test_prdc_matches_the_official_code(pair, tmp_path):
+    spec = OFFICIAL["pairs"][pair]
+    m = evaluate(
+        FIXTURES / spec["generated"], FIXTURES / spec["reference"], out_dir=tmp_path,
+        classifiers=(), distances=False, plots=False, prdc_k=5,
+    )  # fmt: skip
+    # counts of neighbours inside float32 radii, as scikit-learn computes the distances: exact
+    for key, value in spec["prdc"].items():
+        assert _close(m["prdc"][key], value, 1e-12), key

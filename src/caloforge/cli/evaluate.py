@@ -45,6 +45,10 @@ def evaluate(
     ),
     no_classifier: bool = typer.Option(False, "--no-classifier", help="skip the classifier"),
     no_plots: bool = typer.Option(False, "--no-plots", help="skip the figures"),
+    prdc: bool = typer.Option(
+        False, "--prdc", help="also compute precision, recall, density, coverage (official prdc)"
+    ),
+    prdc_k: int = typer.Option(5, "--prdc-k", help="nearest neighbours for --prdc"),
     strict_sizes: bool = typer.Option(
         False, "--strict-sizes", help="fail instead of subsampling when the sample sizes differ"
     ),
@@ -63,6 +67,7 @@ def evaluate(
         binning=binning,
         classifiers=() if no_classifier else tuple(classifier),
         plots=not no_plots,
+        prdc_k=prdc_k if prdc else None,
         on_size_mismatch="raise" if strict_sizes else "subsample",
         progress=True,
     )
@@ -78,6 +83,9 @@ def evaluate(
     for key in ("fpd", "kpd"):
         if key in metrics:
             table.add_row(key.upper(), f"{metrics[key]['value']:.4g} ± {metrics[key]['error']:.2g}")
+    if "prdc" in metrics:
+        for key in ("precision", "recall", "density", "coverage"):
+            table.add_row(key, f"{metrics['prdc'][key]:.4f}")
     summary = metrics["separation_power_summary"]
     mean_s = summary["all"]["mean"]
     table.add_row("separation power (mean)", "–" if mean_s is None else f"{mean_s:.4f}")

@@ -1,5 +1,8 @@
 """CaloChallenge 2022 evaluation: features, separation powers, classifier test, FPD/KPD, report.
 
+By default every number is the one the official CaloChallenge evaluation code computes
+(docs/evaluation.md; cross-checked in tests/test_evaluate_official.py).
+
 Typical use::
 
     from caloforge.evaluate import evaluate
@@ -12,6 +15,7 @@ The modules, each with one job:
 ``histograms``      binning of every feature, unit-area histograms, separation power
 ``classifier``      the DNN classifier test (AUC, JSD after isotonic calibration)
 ``distances``       FPD (extrapolated in 1/N) and KPD (unbiased MMD^2, polynomial kernel)
+``prdc``            precision, recall, density, coverage of the voxels (official ``prdc``)
 ``plots``           the report's figures (matplotlib + mplhep)
 ``report``          :func:`evaluate` and :func:`compare`
 ==================  ===============================================================
@@ -52,6 +56,7 @@ from caloforge.evaluate.histograms import (
     separation_power,
     separation_powers,
 )
+from caloforge.evaluate.prdc import prdc, prdc_features
 from caloforge.evaluate.report import ComparisonTable, compare, evaluate, resolve_geometries
 
 __all__ = [
@@ -84,6 +89,8 @@ __all__ = [
     "official_classifier_test",
     "official_isotonic_fit",
     "official_scores",
+    "prdc",
+    "prdc_features",
     "official_binnings",
     "resolve_geometries",
     "roc_auc",

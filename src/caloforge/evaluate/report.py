@@ -229,6 +229,7 @@ def evaluate(
     binning: str = "official",
     classifiers: Sequence[str] = ("high", "low"),
     distances: bool = True,
+    prdc_k: int | None = None,
     plots: bool = True,
     chunk_size: int | None = None,
     on_size_mismatch: str = "subsample",
@@ -251,6 +252,9 @@ def evaluate(
             challenge always get ``caloforge`` (with a note).
         classifiers: input modes to run, from ``low``, ``low-normed``, ``high``; empty: none.
         distances: compute FPD and KPD.
+        prdc_k: compute precision, recall, density and coverage with this many nearest
+            neighbours (the official ``prdc`` mode uses 5); ``None``: skip (it needs every
+            voxel of both samples in memory and N^2 distances).
         plots: draw the figures (``index.html`` then holds only tables).
         chunk_size: showers per streamed chunk (default: about 128 MB).
         on_size_mismatch: ``subsample`` (the classifier uses a random subset of the larger
@@ -479,6 +483,28 @@ def evaluate(
             metrics["fpd"], metrics["kpd"] = f.to_dict(), k.to_dict()
             notes += [r.note[0].upper() + r.note[1:] + "." for r in (f, k) if r.note]
 
+        # ---- PRDC
+        if prdc_k is not None:
+            from caloforge.evaluate.prdc import prdc, prdc_features
+
+            cap = int(LOW_LEVEL_MEMORY_BYTES // (2 * 4 * geo.n_voxels))
+            rows = []
+            for n_rows, label in ((len(ref), labels[0]), (len(gen), labels[1])):
+                if n_rows > cap:
+                    notes.append(
+                        f"PRDC used a random {cap} of the {n_rows} {label} showers (memory cap)."
+                    )
+                    rows.append(np.sort(rng.choice(n_rows, cap, replace=False)))
+                else:
+                    rows.append(np.arange(n_rows))
+            _, v_ref = _load_rows(reference, rows[0], geo, extractor)
+            _, v_gen = _load_rows(generated, rows[1], geo, extractor)
+            metrics["prdc"] = {
+                **prdc(prdc_features(v_ref), prdc_features(v_gen), nearest_k=prdc_k),
+                "nearest_k": prdc_k, "n_reference": len(v_ref), "n_generated": len(v_gen),
+            }  # fmt: skip
+            del v_ref, v_gen
+
         # ---- figures
         figures: list[dict] = []
         if plots:
@@ -620,6 +646,18 @@ def _summary_rows(m: dict) -> list[tuple[str, str, str]]:
                 "0 = same feature distributions",
             )
         )
+    if "prdc" in m:
+        p = m["prdc"]
+        rows.append((
+            f"precision / recall (k={p['nearest_k']})",
+            f"{p['precision']:.4f} / {p['recall']:.4f}",
+            "1 / 1 for a perfect generator (official prdc mode)",
+        ))  # fmt: skip
+        rows.append((
+            "density / coverage",
+            f"{p['density']:.4f} / {p['coverage']:.4f}",
+            "about 1 / 1 for a perfect generator",
+        ))  # fmt: skip
     summary = m.get("separation_power_summary", {})
     if "all" in summary:
         rows.append(
