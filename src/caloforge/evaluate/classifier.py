@@ -1,33 +1,34 @@
 """The classifier test: a DNN trained to tell generated from reference showers.
 
-The sample (equal numbers of reference, label 0, and generated, label 1, showers) is shuffled and
-split 60/20/20 into train, validation and test parts. The network is trained on the first; the
-epoch with the best validation accuracy is kept; an isotonic regression fitted on the
-validation predictions calibrates the probabilities; and on the held-out test part we report
+Two procedures (:data:`PROTOCOLS`), every report records which:
 
-* **AUC**: the area under the ROC curve of the raw network outputs;
-* **JSD** = (ln 2 - BCE) / ln 2, where BCE is the binary cross-entropy of the calibrated
-  probabilities, kept within [1 / (2 n_val), 1 - 1 / (2 n_val)] so that one test shower in a
-  validation block of a single class cannot dominate; 0 means indistinguishable, 1 perfectly
-  separated (small negative values are noise).
+``calochallenge`` -- the official CaloChallenge procedure (:func:`official_classifier_test`):
+generated label 0, reference label 1, each class cut by the official split (fixed counts per
+dataset, or 60/20/20 % when the files are smaller) into train / test / validation; a float64
+DNN of 3 x 2048 LeakyReLU units, Adam 2e-4, batch 1000, 50 epochs, the best epoch by *test*
+accuracy; scikit-learn's isotonic calibration (probabilities in [1e-6, 1 - 1e-6]) fitted on the
+test part; reported on the *validation* part: the AUC of the **calibrated** output and
+JSD = (ln 2 - BCE) / ln 2 of the calibrated probabilities.
 
-A perfect generator gives AUC 0.5 within ``auc_null_sigma`` = sqrt((n0 + n1 + 1) / (12 n0 n1))
-(the spread of the AUC of an uninformative score on the test part).
+``fast`` -- caloforge's CPU option (:func:`classifier_test`): the merged sample (reference 0,
+generated 1) is shuffled and split 60/20/20 into train, validation and test; 3 x 128 units,
+Adam 3e-3, batch 256, at most 50 epochs with early stopping after 10 without a better
+validation accuracy, inputs standardised on the training part -- whitened (decorrelated by
+PCA) when they have at most :data:`WHITEN_MAX_COLUMNS` columns, z-scored column by column
+otherwise -- low-level inputs of at most 20 000 showers per sample; the raw output's AUC on the
+test part and the JSD of probabilities calibrated on the validation part (kept within
+[1 / (2 n_val), 1 - 1 / (2 n_val)]); cheaper FPD/KPD settings (5 batches per FPD size, KPD
+batches of 5 000).
 
-Input modes (voxels after the threshold; E in MeV):
+Either way a perfect generator gives AUC 0.5 within ``auc_null_sigma`` =
+sqrt((n0 + n1 + 1) / (12 n0 n1)) (the spread of the AUC of an uninformative score), and JSD 0
+(small negative values are noise).
 
-* ``low``: [log10 E_inc, voxels / E_inc];
-* ``low-normed``: [log10 E_inc, voxels / E_layer, log10(E_layer + 1e-8)];
+Input modes (:func:`classifier_inputs`, as the official code builds them; E in MeV):
+
+* ``low``: [log10 E_inc, thresholded voxels / E_inc];
+* ``low-normed``: [log10 E_inc, raw voxels / thresholded E_layer, log10(E_layer + 1e-8)];
 * ``high``: :meth:`~caloforge.evaluate.features.ShowerFeatures.high_level_vector`.
-
-Protocols (:data:`PROTOCOLS`): ``calochallenge`` is the CaloChallenge 2022 network and training
-(3 hidden layers of 2048 LeakyReLU units, Adam 2e-4, batch 1000, 50 epochs, no input scaling);
-``fast`` is a CPU-friendly variant (3 x 128 units, Adam 3e-3, batch 256, at most 50 epochs with
-early stopping after 10 epochs without a better validation accuracy, inputs standardised on the
-training part -- whitened (decorrelated by PCA) when they have at most
-:data:`WHITEN_MAX_COLUMNS` columns, z-scored column by column otherwise -- low-level inputs of at
-most 20 000 showers per sample) with cheaper FPD/KPD
-settings (5 batches per FPD size, KPD batches of 5 000). Every report records the protocol.
 """
 
 from __future__ import annotations
