@@ -15,6 +15,7 @@ The modules, each with one job:
 ``histograms``      binning of every feature, unit-area histograms, separation power
 ``classifier``      the DNN classifier test (AUC, JSD after isotonic calibration)
 ``distances``       FPD (extrapolated in 1/N) and KPD (unbiased MMD^2, polynomial kernel)
+``multiclass``      one classifier over the reference and several generated samples
 ``prdc``            precision, recall, density, coverage of the voxels (official ``prdc``)
 ``plots``           the report's figures (matplotlib + mplhep)
 ``report``          :func:`evaluate` and :func:`compare`
@@ -56,6 +57,7 @@ from caloforge.evaluate.histograms import (
     separation_power,
     separation_powers,
 )
+from caloforge.evaluate.multiclass import MulticlassResult, multiclass_test
 from caloforge.evaluate.prdc import prdc, prdc_features
 from caloforge.evaluate.report import ComparisonTable, compare, evaluate, resolve_geometries
 
@@ -68,6 +70,7 @@ __all__ = [
     "DistanceResult",
     "FeatureExtractor",
     "IsotonicCalibration",
+    "MulticlassResult",
     "Protocol",
     "ShowerFeatures",
     "StreamedSample",
@@ -86,6 +89,7 @@ __all__ = [
     "isotonic_fit",
     "kpd",
     "mmd2_unbiased",
+    "multiclass_test",
     "official_classifier_test",
     "official_isotonic_fit",
     "official_scores",
