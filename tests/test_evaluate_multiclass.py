@@ -38,3 +38,25 @@ def test_multiclass_rejects_bad_input():
         multiclass_test(np.zeros((20, 3)), [np.zeros((20, 3))])
     with pytest.raises(ConfigError, match="same D"):
         multiclass_test(np.zeros((20, 3)), [np.zeros((20, 3)), np.zeros((20, 4))])
+
+
+def test_cli_multiclass_writes_the_table_and_json(tmp_path):
+    import json
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from caloforge.cli import app
+
+    fixtures = Path(__file__).parent / "fixtures" / "official"
+    args = [str(fixtures / "ph_gen.h5"), str(fixtures / "ph_scaled.h5")]
+    result = CliRunner().invoke(
+        app,
+        ["multiclass", *args, "-r", str(fixtures / "ph_ref.h5"), "-o", str(tmp_path / "m.json")]
+        + ["--max-epochs", "3"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "AUC vs reference" in result.output
+    saved = json.loads((tmp_path / "m.json").read_text())
+    assert saved["labels"] == ["reference", "ph_gen.h5", "ph_scaled.h5"]
+    assert saved["n_per_class"] == 400

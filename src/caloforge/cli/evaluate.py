@@ -124,3 +124,49 @@ def compare(
     out.print(table)
     for note in result.notes:
         out.print(f"note: {note}")
+
+
+@app.command()
+def multiclass(
+    generated: list[Path] = typer.Argument(..., help="two or more generated shower files"),
+    reference: Path = typer.Option(..., "--reference", "-r", help="reference shower file"),
+    output: Path = typer.Option(None, "--output", "-o", help="also write the result as JSON"),
+    geometry: str = typer.Option(
+        None, "--geometry", "-g", help="geometry (default: the files' attribute or voxel count)"
+    ),
+    seed: int = typer.Option(0, "--seed", help="seed of subsampling, split and training"),
+    max_epochs: int = typer.Option(50, "--max-epochs", help="training epochs at most"),
+) -> None:
+    """One classifier over the reference and several generated samples (official high-level
+    vector): confusion matrix and each sample's AUC against the reference."""
+    from caloforge.evaluate import multiclass_test, resolve_geometries, stream_features
+    from caloforge.ioutil import atomic_path
+
+    geo = resolve_geometries(generated[0], reference, geometry)
+    for path in generated[1:]:
+        resolve_geometries(path, reference, geo)
+    vectors = [
+        stream_features(p, geo).features.high_level_vector() for p in (reference, *generated)
+    ]
+    result = multiclass_test(
+        vectors[0], vectors[1:], labels=[p.name for p in generated], seed=seed,
+        max_epochs=max_epochs,
+    )  # fmt: skip
+    table = Table(title=f"multi-class comparison, {result.n_per_class} showers per sample")
+    table.add_column("true \\ predicted")
+    for name in result.labels:
+        table.add_column(name, justify="right")
+    table.add_column("AUC vs reference", justify="right")
+    for name, row in zip(result.labels, result.confusion, strict=True):
+        auc = result.auc_vs_reference.get(name)
+        table.add_row(
+            name,
+            *(f"{v:.3f}" for v in row),
+            "–" if auc is None else f"{auc:.4f} ± {result.auc_null_sigma:.4f}",
+        )
+    out.print(table)
+    out.print(f"accuracy {result.accuracy:.4f} (chance {1 / len(result.labels):.4f})")
+    if output is not None:
+        with atomic_path(output) as tmp:
+            tmp.write_text(json.dumps(result.to_dict(), indent=2))
+        out.print(f"wrote {output}")
