@@ -135,4 +135,6 @@ def test_bad_inputs_give_one_clear_sentence(tmp_path):
         )  # fmt: skip
     with pytest.raises(ConfigError, match="unknown classifier input 'pixels'"):
         evaluate(gen, ref, geometry=TINY, out_dir=out, classifiers=("pixels",))
+    with pytest.raises(ConfigError, match="needs a threshold above 0 MeV"):
+        evaluate(other, other, threshold=0.0, **quick)
     assert not out.exists()  # nothing was written by the failed calls

@@ -289,6 +289,11 @@ def evaluate(
     scheme = binning
     if scheme not in ("official", "caloforge"):
         raise ConfigError(f"unknown binning {binning!r}; choose official or caloforge")
+    if scheme == "official" and geo.name in CALOCHALLENGE and extractor.threshold <= 0:
+        raise ConfigError(
+            f"the official binning starts its log bins at the voxel threshold, so it needs a "
+            f"threshold above 0 MeV (got {extractor.threshold:g}); use binning='caloforge'"
+        )
     if scheme == "official" and geo.name not in CALOCHALLENGE:
         scheme = "caloforge"
         notes.append(
