@@ -292,7 +292,8 @@ def evaluate(
     if scheme == "official" and geo.name in CALOCHALLENGE and extractor.threshold <= 0:
         raise ConfigError(
             f"the official binning starts its log bins at the voxel threshold, so it needs a "
-            f"threshold above 0 MeV (got {extractor.threshold:g}); use binning='caloforge'"
+            f"threshold above 0 MeV (got {extractor.threshold:g}); use the caloforge binning "
+            "(--binning caloforge)"
         )
     if scheme == "official" and geo.name not in CALOCHALLENGE:
         scheme = "caloforge"
