@@ -14,6 +14,7 @@ from caloforge.evaluate import (
     VoxelSpectrum,
     default_threshold,
     feature_binnings,
+    feature_columns,
     separation_power,
     stream_features,
 )
@@ -90,14 +91,17 @@ def test_ds2_single_voxel_shower():
     assert f.ec_r[0, 3] == pytest.approx(r)
     assert f.width_eta[0, 3] == pytest.approx(0.0, abs=1e-6)
     assert f.sparsity[0, 3] == pytest.approx(143 / 144) and f.sparsity[0, 0] == 1.0
-    assert f.high_level_vector().shape == (1, 2 + 2 * 45 + 4 * 45)
+    # the official vector: E_inc, E_tot, and per layer E, sparsity, EC_r, width_r, and the
+    # four eta/phi features (362 columns for ds2)
+    assert f.high_level_vector().shape == (1, 2 + 4 * 45 + 4 * 45) == (1, 362)
 
 
 def test_default_thresholds():
     assert default_threshold(get_geometry("ds1-photons")) == 1.0
     assert default_threshold(get_geometry("ds1-pions")) == 1.0
-    assert default_threshold(get_geometry("ds2")) == pytest.approx(0.01515)
-    assert default_threshold(get_geometry("ds3")) == pytest.approx(0.01515)
+    # the official value: 0.5 keV readout threshold / 0.033 sampling fraction, not rounded
+    assert default_threshold(get_geometry("ds2")) == 0.5e-3 / 0.033
+    assert default_threshold(get_geometry("ds3")) == 0.5e-3 / 0.033
     assert default_threshold(get_geometry("calogan")) == 0.0
 
 
@@ -145,26 +149,63 @@ def test_separation_power_limits_and_hand_value():
     assert s == pytest.approx(0.25)
 
 
-def test_binnings_follow_the_challenge():
+def test_binnings_follow_the_official_code():
     geo = get_geometry("ds2")
+    thr = default_threshold(geo)
     rng = np.random.default_rng(0)
     e_inc = rng.uniform(1e3, 1e4, 20)
-    x = rng.exponential(1.0, (20, geo.n_voxels))
-    x *= (e_inc * rng.uniform(0.9, 1.1, 20) / x.sum(1))[:, None]
+    x = rng.exponential(1.0, (20, geo.n_voxels)).astype(np.float32)
+    x *= (e_inc * rng.uniform(0.9, 1.1, 20) / x.sum(1))[:, None].astype(np.float32)
     f = FeatureExtractor(geo)(e_inc, x)
-    b = feature_binnings(f, geo, 0.01515)
+    b = feature_binnings(f, geo, thr)
     assert b["response"].n_bins == 100 and b["response"].edges[[0, -1]].tolist() == [0.5, 1.5]
-    assert b["E_layer_0"].n_bins == 40 and b["E_layer_0"].log
-    assert b["E_layer_0"].edges[0] == pytest.approx(0.01515)
-    assert b["E_layer_0"].edges[-1] == pytest.approx(f.e_layer[:, 0].max())
+    # 40 log edges (39 bins) from the threshold to the float32 layer maximum, whose log10 the
+    # official code takes in float32
+    assert b["E_layer_0"].n_bins == 39 and b["E_layer_0"].log
+    top = f.e_layer[:, 0].max()
+    assert top.dtype == np.float32
+    expected = np.logspace(np.log10(thr), np.log10(top), 40)
+    np.testing.assert_array_equal(b["E_layer_0"].edges, expected)
+    assert b["E_layer_0"].edges[-1] != np.logspace(np.log10(thr), np.log10(float(top)), 40)[-1]
     assert b["EC_eta_4"].edges[[0, -1]].tolist() == [-30.0, 30.0] and b["EC_eta_4"].n_bins == 100
     assert b["width_phi_4"].edges[[0, -1]].tolist() == [0.0, 30.0]
+    # the official code defines but does not use sparsity / EC_r / width_r binnings: extras
+    assert not b["sparsity_4"].official and b["sparsity_4"].n_bins == 20
+    assert b["EC_r_4"].edges[[0, -1]].tolist() == [0.0, 42.0] and not b["EC_r_4"].official
+    assert b["width_r_4"].edges[[0, -1]].tolist() == [0.0, 20.0]
+    assert not b["E_tot"].official and b["E_layer_0"].official
     assert split_name("width_phi_4") == ("width_phi", 4) and split_name("E_tot") == ("E_tot", None)
     counts = histogram_counts(f.e_layer[:, 0], b["E_layer_0"])
-    assert counts.sum() == 20  # the maximum sits on the last edge and is counted
-    # a hadron-like response (mostly below 0.5) widens the response range to [0, 1.5]
+    np.testing.assert_array_equal(counts, np.histogram(f.e_layer[:, 0], b["E_layer_0"].edges)[0])
+    # caloforge's own scheme: a hadron-like response (mostly below 0.5) widens the range
     low = FeatureExtractor(geo)(e_inc, x * 0.3)
-    assert feature_binnings(low, geo, 0.01515)["response"].edges[[0, -1]].tolist() == [0.0, 1.5]
+    edges = feature_binnings(low, geo, thr, "caloforge")["response"].edges
+    assert edges[[0, -1]].tolist() == [0.0, 1.5]
+
+
+def test_ds1_binnings_and_per_energy_response():
+    geo = get_geometry("ds1-photons")
+    e_inc = np.repeat(2.0 ** np.arange(8, 23), 2)
+    x = np.full((len(e_inc), geo.n_voxels), 2.0, dtype=np.float32)
+    f = FeatureExtractor(geo)(e_inc, x)
+    b = feature_binnings(f, geo, 1.0)
+    assert b["EC_eta_1"].edges[[0, -1]].tolist() == [-100.0, 100.0]
+    assert b["width_phi_2"].edges[[0, -1]].tolist() == [0.0, 100.0]
+    per_e = [k for k in b if k.startswith("response_E")]
+    assert len(per_e) == 15 and per_e[0] == "response_E256" and per_e[-1] == "response_E4194304"
+    # photons: 0.4-1.4 for the four lowest energies, then 0.9-1.1, 20 bins each
+    assert b["response_E2048"].edges[[0, -1]].tolist() == [0.4, 1.4]
+    assert b["response_E4096"].edges[[0, -1]].tolist() == [0.9, 1.1]
+    assert all(b[k].n_bins == 20 for k in per_e)
+    pions = get_geometry("ds1-pions")
+    fp = FeatureExtractor(pions)(e_inc, np.full((len(e_inc), pions.n_voxels), 2.0))
+    bp = feature_binnings(fp, pions, 1.0)
+    assert bp["response_E4096"].edges[[0, -1]].tolist() == [0.4, 1.4]
+    assert bp["EC_eta_12"].edges[[0, -1]].tolist() == [-500.0, 500.0]
+    assert bp["width_eta_13"].edges[[0, -1]].tolist() == [0.0, 400.0]
+    assert bp["EC_r_14"].edges[-1] == 1500.0 and bp["EC_r_2"].edges[-1] == 500.0
+    cols = feature_columns(f, geo)
+    assert len(cols["response_E256"]) == 2
 
 
 def test_voxel_spectrum_rebins_exactly():

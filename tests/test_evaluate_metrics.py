@@ -66,11 +66,14 @@ def test_fpd_recovers_the_frechet_distance_of_gaussians():
     assert abs(same.value) < 0.01
 
 
-def test_fpd_scales_batches_for_small_samples():
+def test_fpd_keeps_official_batch_sizes_for_small_samples():
+    # the official code (JetNet) never scales its batches down: it draws them with replacement
     rng = np.random.default_rng(2)
-    result = fpd(rng.normal(size=(500, 2)), rng.normal(size=(800, 2)), n_batches=2)
-    assert result.batch_sizes[0] == 100 and result.batch_sizes[-1] == 500
-    assert "scaled down" in result.note
+    result = fpd(rng.normal(size=(500, 2)), rng.normal(size=(800, 2)), n_batches=2, n_sizes=3)
+    # int32(1 / (1 / 50000)) is 49999 in floating point, as in the official code
+    assert result.batch_sizes == [10_000, 16_666, 49_999]
+    assert "with replacement" in result.note
+    assert result.value >= 0.0  # the intercept is bounded at 0, as officially
 
 
 def test_kpd_is_unbiased_for_identical_distributions():

@@ -73,12 +73,19 @@ def test_cli_evaluate_and_compare(tmp_path):
     runner = CliRunner()
     args = ["evaluate", str(tmp_path / "gen.h5"), "--reference", str(tmp_path / "ref.h5")]
     result = runner.invoke(
-        app, [*args, "-o", str(tmp_path / "run"), "--no-plots", "-c", "high", "--seed", "1"]
+        app,
+        [*args, "-o", str(tmp_path / "run"), "--no-plots", "-c", "high", "--seed", "1"]
+        + ["--protocol", "fast"],
     )
     assert result.exit_code == 0, result.output
     assert "AUC (high)" in result.output
     saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert saved["geometry"] == "ds1-photons" and saved["threshold_mev"] == 1.0
+    assert saved["binning_scheme"] == "official" and saved["protocol"]["name"] == "fast"
+    # energies 1-10 GeV: the official per-energy responses below 512 MeV have no showers (NaN)
+    assert saved["separation_power"]["response_E256"] is None
+    assert saved["separation_power"]["response_E2048"] >= 0.0
+    assert len([k for k in saved["separation_power"] if k.startswith("response_E")]) == 15
     result = runner.invoke(app, ["compare", str(tmp_path / "run"), "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["rows"][0][1] == "ds1-photons"
@@ -128,4 +135,6 @@ def test_bad_inputs_give_one_clear_sentence(tmp_path):
         )  # fmt: skip
     with pytest.raises(ConfigError, match="unknown classifier input 'pixels'"):
         evaluate(gen, ref, geometry=TINY, out_dir=out, classifiers=("pixels",))
+    with pytest.raises(ConfigError, match="needs a threshold above 0 MeV"):
+        evaluate(other, other, threshold=0.0, **quick)
     assert not out.exists()  # nothing was written by the failed calls

@@ -2,7 +2,7 @@
 
 The CaloChallenge layout, which every caloforge stage reads and writes:
 
-* ``incident_energies``: float32, shape (N, 1), MeV;
+* ``incident_energies``: float64, shape (N, 1), MeV (as in the official CaloChallenge files);
 * ``showers``: float32, shape (N, V), voxel energies in MeV in the geometry's flat order;
 * HDF5 attributes (ignored by the official tools): ``geometry``, ``particle``, ``producer``,
   ``caloforge_version``, ``seed`` and whatever else the producer adds.
@@ -375,7 +375,7 @@ class ShowerWriter:
         rows = max(1, min(1024, 2**20 // max(self.n_voxels, 1)))
         gz = {"compression": "gzip", "compression_opts": self.compression_level}
         self._file.create_dataset(
-            ENERGY_KEY, (0, 1), maxshape=(None, 1), dtype=self.dtype, chunks=(4096, 1), **gz
+            ENERGY_KEY, (0, 1), maxshape=(None, 1), dtype=np.float64, chunks=(4096, 1), **gz
         )
         self._file.create_dataset(
             SHOWER_KEY, (0, self.n_voxels), maxshape=(None, self.n_voxels), dtype=self.dtype,
@@ -405,7 +405,7 @@ class ShowerWriter:
         for key, arr in ((ENERGY_KEY, e[:, None]), (SHOWER_KEY, s)):
             ds = self._file[key]
             ds.resize(n1, axis=0)
-            ds[n0:n1] = arr.astype(self.dtype, copy=False)
+            ds[n0:n1] = arr.astype(ds.dtype, copy=False)
         self._raise_write_error()
         self.n_written = n1
 

@@ -28,17 +28,32 @@ def evaluate(
         None, "--geometry", "-g", help="geometry (default: the files' attribute or voxel count)"
     ),
     protocol: str = typer.Option(
-        "fast", "--protocol", help="fast (CPU default) or calochallenge (the 2022 settings)"
+        "calochallenge",
+        "--protocol",
+        help="calochallenge (the official classifier, FPD and KPD; a GPU-sized job) or fast "
+        "(caloforge's cheaper CPU classifier and distance batches)",
+    ),
+    binning: str = typer.Option(
+        "official",
+        "--binning",
+        help="official (the official histograms and separation powers) or caloforge "
+        "(caloforge's data-driven ranges)",
     ),
     seed: int = typer.Option(0, "--seed", help="seed of subsampling, classifier and FPD/KPD"),
     threshold: float = typer.Option(
-        None, "--threshold", help="voxel threshold in MeV (default: 1 for ds1, 0.01515 for ds2/3)"
+        None,
+        "--threshold",
+        help="voxel threshold in MeV (default, as official: 1 for ds1, 0.5e-3/0.033 for ds2/3)",
     ),
     classifier: list[str] = typer.Option(
         ["high", "low"], "--classifier", "-c", help="classifier inputs: low, low-normed, high"
     ),
     no_classifier: bool = typer.Option(False, "--no-classifier", help="skip the classifier"),
     no_plots: bool = typer.Option(False, "--no-plots", help="skip the figures"),
+    prdc: bool = typer.Option(
+        False, "--prdc", help="also compute precision, recall, density, coverage (official prdc)"
+    ),
+    prdc_k: int = typer.Option(5, "--prdc-k", help="nearest neighbours for --prdc"),
     strict_sizes: bool = typer.Option(
         False, "--strict-sizes", help="fail instead of subsampling when the sample sizes differ"
     ),
@@ -57,12 +72,17 @@ def evaluate(
         protocol=protocol,
         seed=seed,
         threshold=threshold,
+        binning=binning,
         classifiers=() if no_classifier else tuple(classifier),
         plots=not no_plots,
+        prdc_k=prdc_k if prdc else None,
         on_size_mismatch="raise" if strict_sizes else "subsample",
         progress=True,
     )
-    title = f"{generated} vs {reference} ({metrics['protocol']['name']} protocol)"
+    title = (
+        f"{generated} vs {reference} ({metrics['protocol']['name']} protocol, "
+        f"{metrics['binning_scheme']} binning)"
+    )
     table = Table(title=escape(title))
     table.add_column("metric")
     table.add_column("value", justify="right")
@@ -72,10 +92,14 @@ def evaluate(
     for key in ("fpd", "kpd"):
         if key in metrics:
             table.add_row(key.upper(), f"{metrics[key]['value']:.4g} ± {metrics[key]['error']:.2g}")
+    if "prdc" in metrics:
+        for key in ("precision", "recall", "density", "coverage"):
+            table.add_row(key, f"{metrics['prdc'][key]:.4f}")
     summary = metrics["separation_power_summary"]
     mean_s = summary["all"]["mean"]
     table.add_row("separation power (mean)", "–" if mean_s is None else f"{mean_s:.4f}")
-    table.add_row("separation power (response)", f"{metrics['separation_power']['response']:.4f}")
+    resp = metrics["separation_power"].get("response")
+    table.add_row("separation power (response)", "–" if resp is None else f"{resp:.4f}")
     out.print(table)
     for note in metrics["notes"]:
         out.print(f"note: {escape(note)}")
@@ -111,3 +135,56 @@ def compare(
     out.print(table)
     for note in result.notes:
         out.print(f"note: {escape(note)}")
+
+
+@app.command()
+def multiclass(
+    generated: list[Path] = typer.Argument(..., help="two or more generated shower files"),
+    reference: Path = typer.Option(..., "--reference", "-r", help="reference shower file"),
+    output: Path = typer.Option(None, "--output", "-o", help="also write the result as JSON"),
+    geometry: str = typer.Option(
+        None, "--geometry", "-g", help="geometry (default: the files' attribute or voxel count)"
+    ),
+    seed: int = typer.Option(0, "--seed", help="seed of subsampling, split and training"),
+    max_epochs: int = typer.Option(50, "--max-epochs", help="training epochs at most"),
+) -> None:
+    """One classifier over the reference and several generated samples (official high-level
+    vector): confusion matrix and each sample's AUC against the reference."""
+    from caloforge import validate as v
+
+    v.integer(max_epochs, "--max-epochs", maximum=100_000)
+    if output is not None:
+        from caloforge.outputs import check_output
+
+        check_output(output, inputs=[reference, *generated])
+    from caloforge.evaluate import multiclass_test, resolve_geometries, stream_features
+    from caloforge.ioutil import atomic_path
+
+    geo = resolve_geometries(generated[0], reference, geometry)
+    for path in generated[1:]:
+        resolve_geometries(path, reference, geo)
+    vectors = [
+        stream_features(p, geo).features.high_level_vector() for p in (reference, *generated)
+    ]
+    result = multiclass_test(
+        vectors[0], vectors[1:], labels=[p.name for p in generated], seed=seed,
+        max_epochs=max_epochs,
+    )  # fmt: skip
+    table = Table(title=f"multi-class comparison, {result.n_per_class} showers per sample")
+    table.add_column("true \\ predicted")
+    for name in result.labels:
+        table.add_column(escape(name), justify="right")
+    table.add_column("AUC vs reference", justify="right")
+    for name, row in zip(result.labels, result.confusion, strict=True):
+        auc = result.auc_vs_reference.get(name)
+        table.add_row(
+            escape(name),
+            *(f"{v:.3f}" for v in row),
+            "–" if auc is None else f"{auc:.4f} ± {result.auc_null_sigma:.4f}",
+        )
+    out.print(table)
+    out.print(f"accuracy {result.accuracy:.4f} (chance {1 / len(result.labels):.4f})")
+    if output is not None:
+        with atomic_path(output) as tmp:
+            tmp.write_text(json.dumps(result.to_dict(), indent=2))
+        out.print(f"wrote {escape(str(output))}")

@@ -1,5 +1,8 @@
 """CaloChallenge 2022 evaluation: features, separation powers, classifier test, FPD/KPD, report.
 
+By default every number is the one the official CaloChallenge evaluation code computes
+(docs/evaluation.md; cross-checked in tests/test_evaluate_official.py).
+
 Typical use::
 
     from caloforge.evaluate import evaluate
@@ -12,6 +15,8 @@ The modules, each with one job:
 ``histograms``      binning of every feature, unit-area histograms, separation power
 ``classifier``      the DNN classifier test (AUC, JSD after isotonic calibration)
 ``distances``       FPD (extrapolated in 1/N) and KPD (unbiased MMD^2, polynomial kernel)
+``multiclass``      one classifier over the reference and several generated samples
+``prdc``            precision, recall, density, coverage of the voxels (official ``prdc``)
 ``plots``           the report's figures (matplotlib + mplhep)
 ``report``          :func:`evaluate` and :func:`compare`
 ==================  ===============================================================
@@ -28,6 +33,9 @@ from caloforge.evaluate.classifier import (
     classifier_test,
     get_protocol,
     isotonic_fit,
+    official_classifier_test,
+    official_isotonic_fit,
+    official_scores,
     roc_auc,
 )
 from caloforge.evaluate.distances import DistanceResult, fpd, frechet_distance, kpd, mmd2_unbiased
@@ -41,11 +49,16 @@ from caloforge.evaluate.features import (
 )
 from caloforge.evaluate.histograms import (
     Binning,
+    VoxelHistogram,
     VoxelSpectrum,
     feature_binnings,
+    feature_columns,
+    official_binnings,
     separation_power,
     separation_powers,
 )
+from caloforge.evaluate.multiclass import MulticlassResult, multiclass_test
+from caloforge.evaluate.prdc import prdc, prdc_features
 from caloforge.evaluate.report import ComparisonTable, compare, evaluate, resolve_geometries
 
 __all__ = [
@@ -57,9 +70,11 @@ __all__ = [
     "DistanceResult",
     "FeatureExtractor",
     "IsotonicCalibration",
+    "MulticlassResult",
     "Protocol",
     "ShowerFeatures",
     "StreamedSample",
+    "VoxelHistogram",
     "VoxelSpectrum",
     "classifier_inputs",
     "classifier_test",
@@ -67,12 +82,20 @@ __all__ = [
     "default_threshold",
     "evaluate",
     "feature_binnings",
+    "feature_columns",
     "fpd",
     "frechet_distance",
     "get_protocol",
     "isotonic_fit",
     "kpd",
     "mmd2_unbiased",
+    "multiclass_test",
+    "official_classifier_test",
+    "official_isotonic_fit",
+    "official_scores",
+    "prdc",
+    "prdc_features",
+    "official_binnings",
     "resolve_geometries",
     "roc_auc",
     "separation_power",

@@ -1,33 +1,34 @@
 """The classifier test: a DNN trained to tell generated from reference showers.
 
-The sample (equal numbers of reference, label 0, and generated, label 1, showers) is shuffled and
-split 60/20/20 into train, validation and test parts. The network is trained on the first; the
-epoch with the best validation accuracy is kept; an isotonic regression fitted on the
-validation predictions calibrates the probabilities; and on the held-out test part we report
+Two procedures (:data:`PROTOCOLS`), every report records which:
 
-* **AUC**: the area under the ROC curve of the raw network outputs;
-* **JSD** = (ln 2 - BCE) / ln 2, where BCE is the binary cross-entropy of the calibrated
-  probabilities, kept within [1 / (2 n_val), 1 - 1 / (2 n_val)] so that one test shower in a
-  validation block of a single class cannot dominate; 0 means indistinguishable, 1 perfectly
-  separated (small negative values are noise).
+``calochallenge`` -- the official CaloChallenge procedure (:func:`official_classifier_test`):
+generated label 0, reference label 1, each class cut by the official split (fixed counts per
+dataset, or 60/20/20 % when the files are smaller) into train / test / validation; a float64
+DNN of 3 x 2048 LeakyReLU units, Adam 2e-4, batch 1000, 50 epochs, the best epoch by *test*
+accuracy; scikit-learn's isotonic calibration (probabilities in [1e-6, 1 - 1e-6]) fitted on the
+test part; reported on the *validation* part: the AUC of the **calibrated** output and
+JSD = (ln 2 - BCE) / ln 2 of the calibrated probabilities.
 
-A perfect generator gives AUC 0.5 within ``auc_null_sigma`` = sqrt((n0 + n1 + 1) / (12 n0 n1))
-(the spread of the AUC of an uninformative score on the test part).
+``fast`` -- caloforge's CPU option (:func:`classifier_test`): the merged sample (reference 0,
+generated 1) is shuffled and split 60/20/20 into train, validation and test; 3 x 128 units,
+Adam 3e-3, batch 256, at most 50 epochs with early stopping after 10 without a better
+validation accuracy, inputs standardised on the training part -- whitened (decorrelated by
+PCA) when they have at most :data:`WHITEN_MAX_COLUMNS` columns, z-scored column by column
+otherwise -- low-level inputs of at most 20 000 showers per sample; the raw output's AUC on the
+test part and the JSD of probabilities calibrated on the validation part (kept within
+[1 / (2 n_val), 1 - 1 / (2 n_val)]); cheaper FPD/KPD settings (5 batches per FPD size, KPD
+batches of 5 000).
 
-Input modes (voxels after the threshold; E in MeV):
+Either way a perfect generator gives AUC 0.5 within ``auc_null_sigma`` =
+sqrt((n0 + n1 + 1) / (12 n0 n1)) (the spread of the AUC of an uninformative score), and JSD 0
+(small negative values are noise).
 
-* ``low``: [log10 E_inc, voxels / E_inc];
-* ``low-normed``: [log10 E_inc, voxels / E_layer, log10(E_layer + 1e-8)];
+Input modes (:func:`classifier_inputs`, as the official code builds them; E in MeV):
+
+* ``low``: [log10 E_inc, thresholded voxels / E_inc];
+* ``low-normed``: [log10 E_inc, raw voxels / thresholded E_layer, log10(E_layer + 1e-8)];
 * ``high``: :meth:`~caloforge.evaluate.features.ShowerFeatures.high_level_vector`.
-
-Protocols (:data:`PROTOCOLS`): ``calochallenge`` is the CaloChallenge 2022 network and training
-(3 hidden layers of 2048 LeakyReLU units, Adam 2e-4, batch 1000, 50 epochs, no input scaling);
-``fast`` is a CPU-friendly variant (3 x 128 units, Adam 3e-3, batch 256, at most 50 epochs with
-early stopping after 10 epochs without a better validation accuracy, inputs standardised on the
-training part -- whitened (decorrelated by PCA) when they have at most
-:data:`WHITEN_MAX_COLUMNS` columns, z-scored column by column otherwise -- low-level inputs of at
-most 20 000 showers per sample) with cheaper FPD/KPD
-settings (5 batches per FPD size, KPD batches of 5 000). Every report records the protocol.
 """
 
 from __future__ import annotations
@@ -74,6 +75,11 @@ class Protocol:
             (a random subset; ``None``: all).
         fpd_min_batch, fpd_max_batch, fpd_n_sizes, fpd_n_batches: FPD batch settings.
         kpd_batch, kpd_n_batches: KPD batch settings.
+        distance_seed: seed of the FPD / KPD batch draws (``None``: the run's seed; the
+            official code uses 42).
+
+    ``calochallenge`` runs :func:`official_classifier_test`, the official procedure; the
+    other protocols run :func:`classifier_test`.
     """
 
     name: str
@@ -91,6 +97,7 @@ class Protocol:
     fpd_n_batches: int = 20
     kpd_batch: int = 10_000
     kpd_n_batches: int = 10
+    distance_seed: int | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -101,7 +108,9 @@ PROTOCOLS = {
         "fast", 3, 128, 3e-3, 256, 50, 10, True, 20_000,
         fpd_n_batches=5, kpd_batch=5_000,
     ),
-    "calochallenge": Protocol("calochallenge", 3, 2048, 2e-4, 1000, 50, None, False, None),
+    "calochallenge": Protocol(
+        "calochallenge", 3, 2048, 2e-4, 1000, 50, None, False, None, distance_seed=42
+    ),
 }  # fmt: skip
 
 
@@ -122,33 +131,38 @@ def classifier_inputs(
     incident_energies: np.ndarray | None = None,
     showers: np.ndarray | None = None,
     geometry: Geometry | None = None,
+    layer_energies: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The (N, D) float32 input of one classifier mode.
+    """The (N, D) float64 input of one classifier mode, as the official code builds it.
 
-    ``high`` needs ``features``; ``low`` needs ``incident_energies`` (N,) and thresholded
-    ``showers`` (N, V) in MeV; ``low-normed`` also needs the ``geometry``.
+    ``high``: :meth:`ShowerFeatures.high_level_vector` of ``features``. ``low``: log10 E_inc
+    and the thresholded ``showers`` (N, V) / E_inc. ``low-normed``: log10 E_inc, the
+    *unthresholded* ``showers`` divided by their layer's thresholded energy
+    (``layer_energies`` (N, L), e.g. ``ShowerFeatures.e_layer``) + 1e-16, and
+    log10(layer energy + 1e-8) -- the official code normalises raw voxels by the thresholded
+    layer sums. Energies in MeV.
     """
     if mode == "high":
         if features is None:
             raise ConfigError("the high-level classifier needs the shower features")
-        return features.high_level_vector().astype(np.float32)
+        return features.high_level_vector()
     if mode not in INPUT_MODES:
         raise ConfigError(
             f"unknown classifier input {mode!r}; choose from {', '.join(INPUT_MODES)}"
         )
     if incident_energies is None or showers is None:
         raise ConfigError(f"the {mode!r} classifier needs the voxel energies")
-    e_inc = np.asarray(incident_energies, dtype=np.float64).reshape(-1, 1)
-    x = np.asarray(showers, dtype=np.float64)
+    e_inc = np.asarray(incident_energies).reshape(-1, 1)
+    x = np.asarray(showers)
     if mode == "low":
-        return np.concatenate([np.log10(e_inc), x / e_inc], axis=1).astype(np.float32)
+        return np.concatenate([np.log10(e_inc), x / e_inc], axis=1).astype(np.float64)
     if geometry is None:
         raise ConfigError("the 'low-normed' classifier needs the geometry")
-    e_layer = geometry.layer_energies(x)
+    e_layer = geometry.layer_energies(x) if layer_energies is None else layer_energies
     per_voxel = np.repeat(e_layer, geometry.layer_sizes, axis=1)
     return np.concatenate(
         [np.log10(e_inc), x / (per_voxel + 1e-16), np.log10(e_layer + 1e-8)], axis=1
-    ).astype(np.float32)
+    ).astype(np.float64)
 
 
 # --------------------------------------------------------------------------- calibration, AUC
@@ -235,6 +249,9 @@ class ClassifierResult:
     best_epoch: int
     epochs_run: int
     protocol: str
+    auc_uncalibrated: float | None = None
+    accuracy: float | None = None
+    split: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -381,4 +398,239 @@ def classifier_test(
         best_epoch=best_epoch,
         epochs_run=epochs_run,
         protocol=proto.name,
+    )
+
+
+# --------------------------------------------------------------------------- the official test
+#: events per class in train / test / validation of the official split, by dataset (the
+#: validation part takes every remaining event)
+OFFICIAL_SPLITS = {
+    "ds1-photons": (80_000, 20_000, 21_000),
+    "ds1-pions": (80_000, 20_000, 20_800),
+    "ds2": (60_000, 20_000, 20_000),
+    "ds3": (60_000, 20_000, 20_000),
+}
+
+
+@dataclass(frozen=True)
+class OfficialIsotonic:
+    """The calibration map of the official code: scikit-learn's ``IsotonicRegression(
+    out_of_bounds='clip', y_min=1e-6, y_max=1 - 1e-6)`` reimplemented step by step (scores
+    closer than 1e-15 to a group's first score are merged, ``scipy.optimize.
+    isotonic_regression`` on the weighted means, clipped to [y_min, y_max], linear
+    interpolation, scores outside the fitted range clipped to it)."""
+
+    thresholds: np.ndarray
+    values: np.ndarray
+
+    def __call__(self, scores: np.ndarray) -> np.ndarray:
+        from scipy.interpolate import interp1d
+
+        t = np.clip(np.asarray(scores, dtype=np.float64).reshape(-1), *self.thresholds[[0, -1]])
+        if len(self.values) == 1:
+            return np.repeat(self.values, t.shape)
+        return interp1d(self.thresholds, self.values, kind="linear")(t)
+
+
+def official_isotonic_fit(
+    scores: np.ndarray, targets: np.ndarray, y_min: float = 1e-6, y_max: float = 1.0 - 1e-6
+) -> OfficialIsotonic:
+    """Fit :class:`OfficialIsotonic` to scores (N,) and 0/1 targets (N,)."""
+    from scipy.optimize import isotonic_regression
+
+    x = np.asarray(scores, dtype=np.float64).reshape(-1)
+    y = np.asarray(targets, dtype=np.float64).reshape(-1)
+    if len(x) == 0 or len(x) != len(y):
+        raise ConfigError("the calibration needs equally long, non-empty scores and targets")
+    order = np.lexsort((y, x))
+    x, y = x[order], y[order]
+    eps = np.finfo(np.float64).resolution
+    xs, ys, ws = [], [], []
+    cur_x, cur_y, cur_w = x[0], 0.0, 0.0
+    for xi, yi in zip(x, y, strict=True):
+        if xi - cur_x >= eps:
+            xs.append(cur_x)
+            ws.append(cur_w)
+            ys.append(cur_y / cur_w)
+            cur_x, cur_w, cur_y = xi, 1.0, yi
+        else:
+            cur_w += 1.0
+            cur_y += yi
+    xs.append(cur_x)
+    ws.append(cur_w)
+    ys.append(cur_y / cur_w)
+    fitted = np.asarray(isotonic_regression(np.asarray(ys), weights=np.asarray(ws)).x)
+    np.clip(fitted, y_min, y_max, fitted)
+    xs_arr = np.asarray(xs)
+    keep = np.ones(len(fitted), dtype=bool)
+    keep[1:-1] = (fitted[1:-1] != fitted[:-2]) | (fitted[1:-1] != fitted[2:])
+    return OfficialIsotonic(xs_arr[keep], fitted[keep])
+
+
+def official_scores(
+    test_scores: np.ndarray, test_labels: np.ndarray, val_scores: np.ndarray, val_labels: np.ndarray
+) -> dict:
+    """The official final numbers from sigmoid outputs: calibrate on the test part, then on the
+    validation part the AUC and accuracy of the calibrated probabilities and
+    JSD = (ln 2 - BCE) / ln 2 with torch's BCE (log terms clamped at -100).
+
+    Returns:
+        ``auc``, ``jsd``, ``accuracy`` (calibrated) and ``auc_uncalibrated``.
+    """
+    calibrated = official_isotonic_fit(test_scores, test_labels)(val_scores)
+    y = np.asarray(val_labels, dtype=np.float64)
+    bce = binary_cross_entropy(y, calibrated)
+    return {
+        "auc": roc_auc(y, calibrated),
+        "jsd": (math.log(2.0) - bce) / math.log(2.0),
+        "accuracy": float(np.mean(np.round(calibrated) == y)),
+        "auc_uncalibrated": roc_auc(y, val_scores),
+    }
+
+
+def official_split(n_each: int, dataset: str | None) -> tuple[tuple[int, int], str]:
+    """Where the official ``ttv_split`` cuts each class: (end of train, end of test) and a
+    description. The dataset's fixed counts when each class has more events than train + test
+    (the official code fails otherwise); else its fractional split (60 / 20 / 20 %)."""
+    counts = OFFICIAL_SPLITS.get(dataset or "")
+    if counts is not None and n_each > counts[0] + counts[1]:
+        return (counts[0], counts[0] + counts[1]), (
+            f"official fixed split for {dataset}: {counts[0]} / {counts[1]} / "
+            f"{n_each - counts[0] - counts[1]} per class"
+        )
+    n_train, n_test = (n_each * np.array([0.6, 0.2, 0.2])).astype(int)[:2]
+    why = (
+        f"each class has {n_each} events, fewer than the official fixed split "
+        f"({counts[0]} + {counts[1]} + more)"
+        if counts is not None
+        else "no official fixed split for this geometry"
+    )
+    return (int(n_train), int(n_train + n_test)), (
+        f"official fractional split 60 / 20 / 20 % ({why}): {n_train} / {n_test} / "
+        f"{n_each - n_train - n_test} per class"
+    )
+
+
+def official_classifier_test(
+    reference: np.ndarray,
+    generated: np.ndarray,
+    *,
+    dataset: str | None = None,
+    seed: int = 0,
+    mode: str = "custom",
+    n_layer: int = 2,
+    n_hidden: int = 2048,
+    dropout: float = 0.0,
+    batch_size: int = 1000,
+    n_epochs: int = 50,
+    learning_rate: float = 2e-4,
+    on_epoch: Callable[[int, float], None] | None = None,
+) -> ClassifierResult:
+    """The official CaloChallenge classifier test, step by step.
+
+    Generated rows get label 0 and reference rows label 1; each class is shuffled and cut by
+    :func:`official_split`, the parts are merged and shuffled. The float64 DNN (input layer,
+    ``n_layer`` hidden layers of ``n_hidden`` LeakyReLU units, dropout, one logit) is trained
+    with Adam and BCE-with-logits on minibatches drawn in random order; after every epoch the
+    accuracy on the *test* part picks the best epoch (training stops at accuracy 1); the best
+    network's sigmoid outputs on the test part fit the isotonic calibration, and the reported
+    AUC and JSD are those of the calibrated outputs on the *validation* part
+    (:func:`official_scores`). The official code draws its shuffles and weights unseeded;
+    here ``seed`` seeds them.
+    """
+    import torch
+
+    ref = np.asarray(reference, dtype=np.float64)
+    gen = np.asarray(generated, dtype=np.float64)
+    if ref.ndim != 2 or gen.ndim != 2 or ref.shape[1] != gen.shape[1]:
+        raise ConfigError(
+            f"classifier inputs must be (N, D) with the same D, got {ref.shape} and {gen.shape}"
+        )
+    if len(ref) != len(gen):
+        raise ConfigError(
+            f"the classifier test needs equally many reference and generated showers, got "
+            f"{len(ref)} and {len(gen)}"
+        )
+    if len(ref) < 10:
+        raise ConfigError(
+            f"the classifier test needs at least 10 showers per sample, got {len(ref)}"
+        )
+    if not (np.all(np.isfinite(ref)) and np.all(np.isfinite(gen))):
+        raise ConfigError("classifier inputs contain NaN or Inf")
+    rng = np.random.default_rng(seed)
+    (cut_1, cut_2), split_note = official_split(len(ref), dataset)
+    parts: list[list[np.ndarray]] = [[], [], []]
+    for rows, label in ((gen, 0.0), (ref, 1.0)):
+        data = np.concatenate([rows, np.full((len(rows), 1), label)], axis=1)
+        data = data[rng.permutation(len(data))]
+        for k, piece in enumerate(np.split(data, [cut_1, cut_2])):
+            parts[k].append(piece)
+    train, test, val = (np.concatenate(p)[rng.permutation(sum(map(len, p)))] for p in parts)
+
+    torch.manual_seed(seed)
+    gen_torch = torch.Generator().manual_seed(seed)
+    n_in = train.shape[1] - 1
+    layers: list[torch.nn.Module] = [
+        torch.nn.Linear(n_in, n_hidden, dtype=torch.float64),
+        torch.nn.LeakyReLU(),
+        torch.nn.Dropout(dropout),
+    ]
+    for _ in range(n_layer):
+        layers += [
+            torch.nn.Linear(n_hidden, n_hidden, dtype=torch.float64),
+            torch.nn.LeakyReLU(),
+            torch.nn.Dropout(dropout),
+        ]
+    layers.append(torch.nn.Linear(n_hidden, 1, dtype=torch.float64))
+    net = torch.nn.Sequential(*layers)
+    opt = torch.optim.Adam(net.parameters(), lr=learning_rate)
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    t_train, t_test, t_val = (torch.from_numpy(np.ascontiguousarray(a)) for a in (train, test, val))
+
+    def sigmoid_outputs(data: torch.Tensor) -> np.ndarray:
+        net.eval()
+        with torch.no_grad():
+            out = [net(data[i : i + batch_size, :-1]) for i in range(0, len(data), batch_size)]
+        return torch.sigmoid(torch.cat(out).reshape(-1)).numpy()
+
+    best_acc, best_epoch, best_state, epochs_run = -math.inf, 0, None, 0
+    for epoch in range(1, n_epochs + 1):
+        net.train()
+        perm = torch.randperm(len(t_train), generator=gen_torch)
+        for start in range(0, len(perm), batch_size):
+            batch = t_train[perm[start : start + batch_size]]
+            loss = loss_fn(net(batch[:, :-1]), batch[:, -1].unsqueeze(1))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        acc = float(np.mean(np.round(sigmoid_outputs(t_test)) == test[:, -1]))
+        epochs_run = epoch
+        if on_epoch is not None:
+            on_epoch(epoch, acc)
+        if acc > best_acc:
+            best_acc, best_epoch = acc, epoch
+            best_state = copy.deepcopy(net.state_dict())
+        if acc == 1.0:
+            break
+    assert best_state is not None
+    net.load_state_dict(best_state)
+    scores = official_scores(
+        sigmoid_outputs(t_test), test[:, -1], sigmoid_outputs(t_val), val[:, -1]
+    )
+    n1 = int(val[:, -1].sum())
+    n0 = len(val) - n1
+    return ClassifierResult(
+        mode=mode,
+        auc=scores["auc"],
+        jsd=scores["jsd"],
+        auc_null_sigma=math.sqrt((n0 + n1 + 1) / (12.0 * n0 * n1)),
+        n_train=len(train),
+        n_val=len(test),
+        n_test=len(val),
+        best_epoch=best_epoch,
+        epochs_run=epochs_run,
+        protocol="calochallenge",
+        auc_uncalibrated=scores["auc_uncalibrated"],
+        accuracy=scores["accuracy"],
+        split=split_note,
     )

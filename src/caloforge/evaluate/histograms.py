@@ -1,32 +1,45 @@
 """Binning of every feature, unit-area histograms and the separation power.
 
-The binnings follow the CaloChallenge 2022 evaluation, all derived from the *reference* sample
-so that both samples share them:
+Two binnings, recorded in ``metrics.json`` as ``binning_scheme``:
 
-==================  =============================================================================
-feature             bins
-==================  =============================================================================
-``response``        E_tot / E_inc: 100 bins on [0.5, 1.5] (if less than 90% of the reference falls
-                    inside, as for hadrons, [0, max(1.5, reference max)])
-``E_tot``           40 log bins from the reference minimum to its maximum (MeV)
-``E_layer_k``       40 log bins from the voxel threshold to the reference maximum of that layer
-                    (threshold 0: from the smallest positive reference value)
-``sparsity_k``      20 bins on [0, 1]
-``EC_eta/phi_k``    100 bins on +-30 mm (ds2, ds3), else on +-1.2 x the 99.9% quantile of the
-                    reference |EC| (dataset 1 layers differ by orders of magnitude in size)
-``width_*_k``       100 bins on [0, 30] mm (ds2, ds3), else on [0, 1.2 x the 99.9% quantile of
-                    the reference]
-``EC_r_k``          100 bins on [0, 1.2 x the 99.9% quantile of the reference]
-voxel energy        50 log bins from the threshold (or the smallest positive reference voxel) to
-                    the reference maximum, accumulated chunk by chunk (:class:`VoxelSpectrum`)
-==================  =============================================================================
+**official** (the default) reproduces the official CaloChallenge evaluation
+(``evaluate_plotting_helper.py``), whose separation powers are these:
 
-Histograms are normalised to unit area (a density); the separation power of two of them is
+======================  ===========================================================================
+feature                 bins (edges, all from the *reference* sample where data-dependent)
+======================  ===========================================================================
+``response``            E_tot / E_inc: ``linspace(0.5, 1.5, 101)``
+``response_E<E>``       dataset 1, showers with E <= E_inc < 2E for E = 2^8 ... 2^22 MeV:
+                        ``linspace(0.4, 1.4, 21)``; photons from 2^12 MeV on ``linspace(0.9, 1.1,
+                        21)``
+``E_layer_k``           ``logspace(log10(threshold), log10(reference max of layer k), 40)``
+``EC_eta/phi_k``        ``linspace(-L, L, 101)``: L = 30 mm (ds2, ds3), 500 mm (ds1 layers 12, 13),
+                        100 mm (other ds1 layers)
+``width_eta/phi_k``     ``linspace(0, W, 101)``: W = 30 mm (ds2, ds3), 400 mm (ds1 layers 12, 13),
+                        100 mm (other ds1 layers)
+``voxel_energy``        ``logspace(log10(threshold), log10(reference max voxel), 50)``, filled
+                        chunk by chunk (:class:`VoxelHistogram`)
+======================  ===========================================================================
 
-    S = 1/2 * sum_i (h1_i - h2_i)^2 / (h1_i + h2_i)
+The official code defines, but does not call, binnings of sparsity (``linspace(0, 1, 21)``),
+EC_r (``linspace(0, R, 101)``, R = 42 mm for ds2/ds3, 1500 mm for ds1 layers 12-14, else 500 mm)
+and width_r (R = 20 mm for ds2/ds3, else as EC_r); caloforge reports these, and E_tot (40 log
+bins as for a layer), as *extras* (``separation_power_extra`` in ``metrics.json``), apart from
+the official numbers.
+
+**caloforge** is caloforge's own data-driven binning (ranges from the reference's 99.9%
+quantiles, 40 log bins for energies, voxel energies in unions of fine log bins); it is an
+explicit option for geometries the challenge does not define, and is used for them
+automatically (with a note).
+
+Histograms are unit-area densities as ``numpy.histogram(..., density=True)`` makes them (entries
+outside the edges are dropped; an empty histogram gives NaN, as in the official code); the
+separation power of two of them is
+
+    S = 1/2 * sum_i (h1_i - h2_i)^2 / (h1_i + h2_i + 1e-16)
 
 on the bin-width-weighted densities h_i = density_i * width_i, so S = 0 for identical and 1 for
-disjoint histograms. Entries outside the bins are not counted.
+disjoint histograms.
 """
 
 from __future__ import annotations
@@ -35,6 +48,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from caloforge.errors import ConfigError
 from caloforge.evaluate.features import ShowerFeatures
 from caloforge.geometry import Geometry
 
@@ -58,6 +72,7 @@ class Binning:
     label: str
     group: str
     layer: int | None = None
+    official: bool = True
 
     @property
     def n_bins(self) -> int:
@@ -69,6 +84,7 @@ class Binning:
             "high": float(self.edges[-1]),
             "n_bins": self.n_bins,
             "log": self.log,
+            "official": self.official,
         }
 
 
@@ -106,17 +122,113 @@ def split_name(name: str) -> tuple[str, int | None]:
     return name, None
 
 
-def feature_binnings(
+#: the incident energies of dataset 1, MeV, and the bin edges the official code selects by
+DS1_ENERGIES = 2.0 ** np.linspace(8, 23, 16)
+CALOCHALLENGE = ("ds1-photons", "ds1-pions", "ds2", "ds3")
+
+
+def feature_columns(features: ShowerFeatures, geometry: Geometry) -> dict[str, np.ndarray]:
+    """Every histogrammed feature by name: :meth:`ShowerFeatures.columns`, and for dataset 1 the
+    response of the showers of each incident energy (``response_E256`` ... ``response_E4194304``,
+    showers with E <= E_inc < 2E, as the official code selects them)."""
+    cols = features.columns()
+    if geometry.name.startswith("ds1"):
+        e_inc = features.e_inc
+        for lo, hi in zip(DS1_ENERGIES[:-1], DS1_ENERGIES[1:], strict=True):
+            mask = (e_inc >= lo) & (e_inc < hi)
+            cols[f"response_E{int(lo)}"] = features.e_tot[mask] / e_inc[mask]
+    return cols
+
+
+def _official_lims(group: str, geometry: str, layer: int) -> tuple[float, float]:
+    ds23 = geometry in _DS23
+    if group in ("EC_eta", "EC_phi"):
+        lim = 30.0 if ds23 else 500.0 if layer in (12, 13) else 100.0
+        return -lim, lim
+    if group in ("width_eta", "width_phi"):
+        return 0.0, 30.0 if ds23 else 400.0 if layer in (12, 13) else 100.0
+    if group == "EC_r":
+        return 0.0, 42.0 if ds23 else 1500.0 if layer in (12, 13, 14) else 500.0
+    if group == "width_r":
+        return 0.0, 20.0 if ds23 else 1500.0 if layer in (12, 13, 14) else 500.0
+    raise KeyError(group)
+
+
+def _official_log_edges(threshold: float, ref_max, n_edges: int) -> np.ndarray:
+    """``logspace(log10(threshold), log10(ref_max), n_edges)`` with numpy's warnings about a
+    zero maximum silenced: the edges are then NaN and the separation power NaN, as officially.
+    ``ref_max`` stays a numpy scalar of the data's dtype: the official code takes log10 of a
+    float32 maximum in float32, and the last edge differs in the 8th digit otherwise."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.logspace(np.log10(threshold), np.log10(ref_max), n_edges)
+
+
+def official_binnings(
     reference: ShowerFeatures, geometry: Geometry, threshold: float
 ) -> dict[str, Binning]:
-    """The bins of every column of ``reference.columns()`` (see the module docstring)."""
+    """The official binning of every histogrammed feature (see the module docstring); the
+    official features first, then the extras (``official=False``)."""
+    if geometry.name not in CALOCHALLENGE:
+        raise ConfigError(
+            f"the official binning is defined for {', '.join(CALOCHALLENGE)} only, not "
+            f"{geometry.name!r}; use binning='caloforge'"
+        )
+    cols = feature_columns(reference, geometry)
+    out: dict[str, Binning] = {
+        "response": Binning(np.linspace(0.5, 1.5, 101), False, "E_tot / E_inc", "response")
+    }
+    if geometry.name.startswith("ds1"):
+        edges = np.linspace(0.4, 1.4, 21)
+        for i, energy in enumerate(DS1_ENERGIES[:-1]):
+            if i > 3 and geometry.name == "ds1-photons":
+                edges = np.linspace(0.9, 1.1, 21)
+            out[f"response_E{int(energy)}"] = Binning(
+                edges, False, f"E_tot / E_inc at E_inc = {int(energy)} MeV", "response_E"
+            )
+    extras: dict[str, Binning] = {
+        "E_tot": Binning(
+            _official_log_edges(threshold, np.max(cols["E_tot"]), 40),
+            True, "E_tot [MeV]", "E_tot", official=False,
+        )
+    }  # fmt: skip
+    for name, values in cols.items():
+        group, layer = split_name(name)
+        if layer is None:
+            continue
+        fmt, log = _LABELS[group]
+        label = fmt.format(layer)
+        if group == "E_layer":
+            edges = _official_log_edges(threshold, np.max(values), 40)
+            out[name] = Binning(edges, log, label, group, layer)
+        elif group == "sparsity":
+            extras[name] = Binning(np.linspace(0.0, 1.0, 21), log, label, group, layer, False)
+        elif group in ("EC_r", "width_r"):
+            edges = np.linspace(*_official_lims(group, geometry.name, layer), 101)
+            extras[name] = Binning(edges, log, label, group, layer, False)
+        else:
+            edges = np.linspace(*_official_lims(group, geometry.name, layer), 101)
+            out[name] = Binning(edges, log, label, group, layer)
+    return {**out, **extras}
+
+
+def feature_binnings(
+    reference: ShowerFeatures, geometry: Geometry, threshold: float, scheme: str = "official"
+) -> dict[str, Binning]:
+    """The bins of every histogrammed feature: the ``official`` scheme
+    (:func:`official_binnings`) or ``caloforge``'s own (see the module docstring)."""
+    if scheme == "official":
+        return official_binnings(reference, geometry, threshold)
+    if scheme != "caloforge":
+        raise ConfigError(f"unknown binning {scheme!r}; choose official or caloforge")
     cols = reference.columns()
     out: dict[str, Binning] = {}
     resp = cols["response"]
     inside = np.mean((resp >= 0.5) & (resp <= 1.5)) if len(resp) else 1.0
     hi = 1.5 if inside >= 0.9 else max(1.5, float(np.max(resp)))
     lo = 0.5 if inside >= 0.9 else 0.0
-    out["response"] = Binning(np.linspace(lo, hi, 101), False, "E_tot / E_inc", "response")
+    out["response"] = Binning(
+        np.linspace(lo, hi, 101), False, "E_tot / E_inc", "response", official=False
+    )
     e_tot = cols["E_tot"]
     positive = e_tot[e_tot > 0]
     out["E_tot"] = Binning(
@@ -124,6 +236,7 @@ def feature_binnings(
         True,
         "E_tot [MeV]",
         "E_tot",
+        official=False,
     )
     for name, values in cols.items():
         group, layer = split_name(name)
@@ -144,55 +257,72 @@ def feature_binnings(
         else:  # widths
             lim = 30.0 if geometry.name in _DS23 else _data_limit(values)
             edges = np.linspace(0.0, lim, 101)
-        out[name] = Binning(edges, log, fmt.format(layer), group, layer)
+        out[name] = Binning(edges, log, fmt.format(layer), group, layer, official=False)
     return out
 
 
 def histogram_counts(values: np.ndarray, binning: Binning) -> np.ndarray:
-    """Counts of ``values`` in the bins (entries outside are dropped), shape (n_bins,)."""
-    values = np.asarray(values, dtype=np.float64)
-    if binning.log:  # uniform bins in log10 use numpy's fast path
-        positive = values[values > 0]
-        counts, _ = np.histogram(np.log10(positive), np.log10(binning.edges))
-        return counts
-    counts, _ = np.histogram(values, binning.edges)
+    """Counts of ``values`` in the bins as ``numpy.histogram`` gives them (entries outside are
+    dropped, the last bin includes its right edge), shape (n_bins,)."""
+    counts, _ = np.histogram(np.asarray(values), binning.edges)
     return counts
 
 
 def density(counts: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Counts -> a unit-area density over the bins (all zeros when there are no counts)."""
-    counts = np.asarray(counts, dtype=np.float64)
-    total = counts.sum()
-    if total == 0:
-        return np.zeros_like(counts)
-    return counts / (total * np.diff(edges))
+    """Counts -> a unit-area density over the bins, computed as ``numpy.histogram(...,
+    density=True)`` does (NaN when there are no counts, as in the official code)."""
+    n = np.asarray(counts)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return n / np.array(np.diff(edges), float) / n.sum()
 
 
 def separation_power(density_1: np.ndarray, density_2: np.ndarray, edges: np.ndarray) -> float:
-    """S = 1/2 sum (h1 - h2)^2 / (h1 + h2) on bin-width-weighted unit-area densities; in [0, 1]."""
-    w = np.diff(edges)
-    h1, h2 = np.asarray(density_1) * w, np.asarray(density_2) * w
-    return float(0.5 * np.sum((h1 - h2) ** 2 / (h1 + h2 + 1e-16)))
+    """S = 1/2 sum (h1 - h2)^2 / (h1 + h2 + 1e-16) on bin-width-weighted unit-area densities,
+    in [0, 1] (NaN if a histogram is empty), with the official code's order of operations."""
+    with np.errstate(invalid="ignore"):
+        h1, h2 = np.asarray(density_1) * np.diff(edges), np.asarray(density_2) * np.diff(edges)
+        ret = (h1 - h2) ** 2
+        ret /= h1 + h2 + 1e-16
+        return float(0.5 * ret.sum())
+
+
+def _as_columns(
+    sample: dict[str, np.ndarray] | ShowerFeatures, binnings: dict[str, Binning]
+) -> dict[str, np.ndarray]:
+    """Column dictionary of a sample given as one or as :class:`ShowerFeatures` (then the
+    per-energy responses ``response_E<E>`` are cut from it: E <= E_inc < 2E)."""
+    if isinstance(sample, dict):
+        return sample
+    cols = sample.columns()
+    for name in binnings:
+        if name.startswith("response_E"):
+            energy = float(name[len("response_E") :])
+            mask = (sample.e_inc >= energy) & (sample.e_inc < 2 * energy)
+            cols[name] = sample.e_tot[mask] / sample.e_inc[mask]
+    return cols
 
 
 def histogram_pairs(
-    reference: ShowerFeatures, generated: ShowerFeatures, binnings: dict[str, Binning]
+    reference: dict[str, np.ndarray] | ShowerFeatures,
+    generated: dict[str, np.ndarray] | ShowerFeatures,
+    binnings: dict[str, Binning],
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """(reference counts, generated counts) of every binned feature, keyed by column name."""
-    ref_cols, gen_cols = reference.columns(), generated.columns()
+    """(reference counts, generated counts) of every binned feature, keyed by name; the
+    samples are column dictionaries from :func:`feature_columns` or :class:`ShowerFeatures`."""
+    reference, generated = _as_columns(reference, binnings), _as_columns(generated, binnings)
     return {
-        name: (histogram_counts(ref_cols[name], b), histogram_counts(gen_cols[name], b))
+        name: (histogram_counts(reference[name], b), histogram_counts(generated[name], b))
         for name, b in binnings.items()
     }
 
 
 def separation_powers(
-    reference: ShowerFeatures,
-    generated: ShowerFeatures,
+    reference: dict[str, np.ndarray] | ShowerFeatures,
+    generated: dict[str, np.ndarray] | ShowerFeatures,
     binnings: dict[str, Binning],
     pairs: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> dict[str, float]:
-    """Separation power of every binned feature, keyed by column name (``pairs``: counts from
+    """Separation power of every binned feature, keyed by name (``pairs``: counts from
     :func:`histogram_pairs`, computed here when not given)."""
     pairs = histogram_pairs(reference, generated, binnings) if pairs is None else pairs
     out = {}
@@ -202,6 +332,26 @@ def separation_powers(
             density(ref_counts, binning.edges), density(gen_counts, binning.edges), binning.edges
         )
     return out
+
+
+class VoxelHistogram:
+    """Counts of voxel energies in fixed edges, filled chunk by chunk (``numpy.histogram``
+    semantics, so the sum over chunks equals one histogram of all voxels)."""
+
+    def __init__(self, edges: np.ndarray) -> None:
+        self.edges = np.asarray(edges, dtype=np.float64)
+        self.counts = np.zeros(len(self.edges) - 1, dtype=np.int64)
+
+    def update(self, voxels: np.ndarray) -> None:
+        """Add every entry of ``voxels`` (any shape, MeV; zeros fall below the first edge)."""
+        with np.errstate(invalid="ignore"):
+            counts, _ = np.histogram(np.asarray(voxels).reshape(-1), self.edges)
+        self.counts += counts
+
+
+def official_voxel_edges(threshold: float, reference_max) -> np.ndarray:
+    """``logspace(log10(threshold), log10(reference max voxel), 50)``: the official 49 bins."""
+    return _official_log_edges(threshold, reference_max, 50)
 
 
 class VoxelSpectrum:

@@ -32,14 +32,19 @@ from caloforge.evaluate.classifier import (
     classifier_inputs,
     classifier_test,
     get_protocol,
+    official_classifier_test,
 )
 from caloforge.evaluate.distances import fpd, kpd
 from caloforge.evaluate.features import FeatureExtractor, StreamedSample, stream_features
 from caloforge.evaluate.histograms import (
+    CALOCHALLENGE,
     Binning,
+    VoxelHistogram,
     density,
     feature_binnings,
+    feature_columns,
     histogram_pairs,
+    official_voxel_edges,
     separation_power,
     separation_powers,
 )
@@ -55,7 +60,7 @@ LOW_LEVEL_MEMORY_BYTES = 4 * 2**30
 MIN_REFERENCE_ENTRIES = 50
 #: the feature groups in report order
 GROUPS = (
-    "response", "E_tot", "voxel_energy", "E_layer", "sparsity", "EC_eta", "EC_phi",
+    "response", "response_E", "E_tot", "voxel_energy", "E_layer", "sparsity", "EC_eta", "EC_phi",
     "width_eta", "width_phi", "EC_r", "width_r",
 )  # fmt: skip
 
@@ -116,14 +121,23 @@ def resolve_geometries(
 
 
 def _load_rows(
-    source: Source, rows: np.ndarray, geometry: Geometry, extractor: FeatureExtractor
+    source: Source,
+    rows: np.ndarray,
+    geometry: Geometry,
+    extractor: FeatureExtractor,
+    thresholded: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Incident energies (k,) and thresholded float32 showers (k, V) of the sorted ``rows``."""
+    """Incident energies (k,) and showers (k, V) of the sorted ``rows``, thresholded (or only
+    with negative voxels set to 0, as the official ``low-normed`` input) in their own dtype."""
+
+    def prepare(x: np.ndarray) -> np.ndarray:
+        if thresholded:
+            return extractor.apply_threshold(x)[0]
+        return np.where(x < 0, np.zeros_like(x), x)
+
     if isinstance(source, Showers):
         block = source[rows]
-        return block.incident_energies, extractor.apply_threshold(block.showers)[0].astype(
-            np.float32
-        )
+        return block.incident_energies, prepare(block.showers)
     e_parts, x_parts, start = [], [], 0
     for block in iter_showers(source, geometry=geometry):
         stop = start + len(block)
@@ -131,9 +145,18 @@ def _load_rows(
         if hi > lo:
             local = rows[lo:hi] - start
             e_parts.append(block.incident_energies[local])
-            x_parts.append(extractor.apply_threshold(block.showers[local])[0].astype(np.float32))
+            x_parts.append(prepare(block.showers[local]))
         start = stop
     return np.concatenate(e_parts), np.concatenate(x_parts)
+
+
+def _fill_voxel_histogram(
+    source: Source, geometry: Geometry, extractor: FeatureExtractor, hist: VoxelHistogram
+) -> None:
+    """One more pass over ``source``: every thresholded voxel into ``hist``."""
+    blocks = [source] if isinstance(source, Showers) else iter_showers(source, geometry=geometry)
+    for block in blocks:
+        hist.update(extractor.apply_threshold(block.showers)[0])
 
 
 # --------------------------------------------------------------------------- helpers
@@ -155,7 +178,11 @@ def _clean(value):
 def _summary_by_group(seps: dict[str, float], binnings: dict[str, Binning]) -> dict:
     out: dict[str, dict] = {}
     for group in GROUPS:
-        vals = [v for k, v in seps.items() if (binnings[k].group if k in binnings else k) == group]
+        vals = [
+            v
+            for k, v in seps.items()
+            if (binnings[k].group if k in binnings else k) == group and math.isfinite(v)
+        ]
         if vals:
             out[group] = {"mean": float(np.mean(vals)), "max": float(np.max(vals)), "n": len(vals)}
     return out
@@ -201,8 +228,10 @@ def evaluate(
     protocol: str = "fast",
     seed: int = 0,
     threshold: float | None = None,
+    binning: str = "official",
     classifiers: Sequence[str] = ("high", "low"),
     distances: bool = True,
+    prdc_k: int | None = None,
     plots: bool = True,
     chunk_size: int | None = None,
     on_size_mismatch: str = "subsample",
@@ -218,10 +247,16 @@ def evaluate(
             ``geometry`` attribute or the only built-in with their voxel count.
         protocol: ``fast`` (CPU default) or ``calochallenge`` (the 2022 challenge settings).
         seed: seeds subsampling, the classifier and the FPD/KPD batches.
-        threshold: voxel threshold in MeV; default 1 MeV (dataset 1), 0.01515 MeV (datasets 2,
-            3) and 0 for other geometries.
+        threshold: voxel threshold in MeV; default 1 MeV (dataset 1), 0.5e-3 / 0.033 MeV
+            (datasets 2, 3) and 0 for other geometries, as the official code.
+        binning: ``official`` (the official code's histograms, separation powers and their
+            extras) or ``caloforge`` (caloforge's data-driven ranges); geometries outside the
+            challenge always get ``caloforge`` (with a note).
         classifiers: input modes to run, from ``low``, ``low-normed``, ``high``; empty: none.
         distances: compute FPD and KPD.
+        prdc_k: compute precision, recall, density and coverage with this many nearest
+            neighbours (the official ``prdc`` mode uses 5); ``None``: skip (it needs every
+            voxel of both samples in memory and N^2 distances).
         plots: draw the figures (``index.html`` then holds only tables).
         chunk_size: showers per streamed chunk (default: about 128 MB).
         on_size_mismatch: ``subsample`` (the classifier uses a random subset of the larger
@@ -253,12 +288,28 @@ def evaluate(
             f"Geometry {geo.name!r} has no CaloChallenge voxel threshold, so none (0 MeV) was "
             "applied; pass threshold= to set one."
         )
+    scheme = binning
+    if scheme not in ("official", "caloforge"):
+        raise ConfigError(f"unknown binning {binning!r}; choose official or caloforge")
+    if scheme == "official" and geo.name in CALOCHALLENGE and extractor.threshold <= 0:
+        raise ConfigError(
+            f"the official binning starts its log bins at the voxel threshold, so it needs a "
+            f"threshold above 0 MeV (got {extractor.threshold:g}); use the caloforge binning "
+            "(--binning caloforge)"
+        )
+    if scheme == "official" and geo.name not in CALOCHALLENGE:
+        scheme = "caloforge"
+        notes.append(
+            f"Geometry {geo.name!r} is not a CaloChallenge dataset, so the histograms use "
+            "caloforge's own binning (the official one is defined for datasets 1-3 only)."
+        )
     metrics: dict = {
         "caloforge_version": __version__,
         "generated": _describe(generated),
         "reference": _describe(reference),
         "geometry": geo.name,
         "threshold_mev": extractor.threshold,
+        "binning_scheme": scheme,
         "protocol": proto.to_dict(),
         "seed": seed,
         "labels": list(labels),
@@ -270,23 +321,40 @@ def evaluate(
             reference, geo, threshold=extractor.threshold, chunk_size=chunk_size,
             on_chunk=bars.task(f"features of {labels[0]}", n_ref_total),
         )  # fmt: skip
+        voxel_hists: list[VoxelHistogram] = []
+        if scheme == "official":  # edges from the reference maximum, filled while streaming
+            voxel_hists = [
+                VoxelHistogram(official_voxel_edges(extractor.threshold, ref.voxel_max))
+                for _ in range(2)
+            ]
         gen = stream_features(
             generated, geo, threshold=extractor.threshold, chunk_size=chunk_size,
             on_chunk=bars.task(f"features of {labels[1]}", n_gen_total),
+            voxel_histograms=voxel_hists[1:],
         )  # fmt: skip
         metrics["n_reference"], metrics["n_generated"] = len(ref), len(gen)
 
         # ---- histograms and separation powers
-        binnings = feature_binnings(ref.features, geo, extractor.threshold)
-        pairs = histogram_pairs(ref.features, gen.features, binnings)
-        seps = separation_powers(ref.features, gen.features, binnings, pairs)
-        voxel_binning = Binning(
-            ref.voxel_spectrum.edges_for(50), True, "voxel energy [MeV]", "voxel_energy"
-        )
-        pairs["voxel_energy"] = (
-            ref.voxel_spectrum.rebinned(voxel_binning.edges),
-            gen.voxel_spectrum.rebinned(voxel_binning.edges),
-        )
+        binnings = feature_binnings(ref.features, geo, extractor.threshold, scheme)
+        ref_cols = feature_columns(ref.features, geo)
+        gen_cols = feature_columns(gen.features, geo)
+        pairs = histogram_pairs(ref_cols, gen_cols, binnings)
+        seps = separation_powers(ref_cols, gen_cols, binnings, pairs)
+        if scheme == "official":
+            _fill_voxel_histogram(reference, geo, extractor, voxel_hists[0])
+            voxel_binning = Binning(
+                voxel_hists[0].edges, True, "voxel energy [MeV]", "voxel_energy"
+            )
+            pairs["voxel_energy"] = (voxel_hists[0].counts, voxel_hists[1].counts)
+        else:
+            voxel_binning = Binning(
+                ref.voxel_spectrum.edges_for(50), True, "voxel energy [MeV]", "voxel_energy",
+                official=False,
+            )  # fmt: skip
+            pairs["voxel_energy"] = (
+                ref.voxel_spectrum.rebinned(voxel_binning.edges),
+                gen.voxel_spectrum.rebinned(voxel_binning.edges),
+            )
         seps["voxel_energy"] = separation_power(
             density(pairs["voxel_energy"][0], voxel_binning.edges),
             density(pairs["voxel_energy"][1], voxel_binning.edges),
@@ -300,8 +368,17 @@ def evaluate(
                 f"entries in their bins ({', '.join(sparse[:8])}{' ...' if len(sparse) > 8 else ''}),"
                 " so their separation powers are listed but left out of the summary."
             )
-        kept = {k: v for k, v in seps.items() if k not in sparse}
-        metrics["separation_power"] = seps
+        nan = [k for k, v in seps.items() if not math.isfinite(v)]
+        if nan:
+            notes.append(
+                f"{len(nan)} separation power(s) are undefined (NaN, null in metrics.json) because "
+                f"a histogram has no entries in its bins ({', '.join(nan[:8])}"
+                f"{' ...' if len(nan) > 8 else ''}); the official code gives NaN there too."
+            )
+        main = {k for k, b in all_binnings.items() if b.official or scheme != "official"}
+        kept = {k: v for k, v in seps.items() if k in main and k not in sparse and k not in nan}
+        metrics["separation_power"] = {k: v for k, v in seps.items() if k in main}
+        metrics["separation_power_extra"] = {k: v for k, v in seps.items() if k not in main}
         metrics["separation_power_entries"] = {
             k: [int(c_ref.sum()), int(c_gen.sum())] for k, (c_ref, c_gen) in pairs.items()
         }
@@ -361,33 +438,80 @@ def evaluate(
                         )
                         sub_ref = np.sort(rng.choice(rows_ref, cap, replace=False))
                         sub_gen = np.sort(rng.choice(rows_gen, cap, replace=False))
-                    e_r, v_r = _load_rows(reference, sub_ref, geo, extractor)
-                    e_g, v_g = _load_rows(generated, sub_gen, geo, extractor)
+                    thr = mode == "low"
+                    e_r, v_r = _load_rows(reference, sub_ref, geo, extractor, thr)
+                    e_g, v_g = _load_rows(generated, sub_gen, geo, extractor, thr)
                     x_ref = classifier_inputs(
-                        mode, incident_energies=e_r, showers=v_r, geometry=geo
-                    )
+                        mode, incident_energies=e_r, showers=v_r, geometry=geo,
+                        layer_energies=ref.features.e_layer[sub_ref],
+                    )  # fmt: skip
                     del v_r
                     x_gen = classifier_inputs(
-                        mode, incident_energies=e_g, showers=v_g, geometry=geo
-                    )
+                        mode, incident_energies=e_g, showers=v_g, geometry=geo,
+                        layer_energies=gen.features.e_layer[sub_gen],
+                    )  # fmt: skip
                     del v_g
-                result = classifier_test(
-                    x_ref, x_gen, protocol=proto, seed=seed, mode=mode,
-                    on_epoch=lambda epoch, acc, tick=tick: tick(1),
-                )  # fmt: skip
+                if proto.name == "calochallenge":
+                    result = official_classifier_test(
+                        x_ref, x_gen, dataset=geo.name, seed=seed, mode=mode,
+                        n_layer=proto.hidden_layers - 1, n_hidden=proto.hidden_units,
+                        batch_size=proto.batch_size, n_epochs=proto.max_epochs,
+                        learning_rate=proto.learning_rate,
+                        on_epoch=lambda epoch, acc, tick=tick: tick(1),
+                    )  # fmt: skip
+                else:
+                    result = classifier_test(
+                        x_ref, x_gen, protocol=proto, seed=seed, mode=mode,
+                        on_epoch=lambda epoch, acc, tick=tick: tick(1),
+                    )  # fmt: skip
                 tick(proto.max_epochs - result.epochs_run)  # early stopping: fill the bar
                 metrics["classifier"][mode] = result.to_dict()
 
         # ---- FPD and KPD
         if distances:
             hl_ref, hl_gen = ref.features.high_level_vector(), gen.features.high_level_vector()
+            d_seed = seed if proto.distance_seed is None else proto.distance_seed
+            min_b, max_b, kpd_b = proto.fpd_min_batch, proto.fpd_max_batch, proto.kpd_batch
+            n_avail = min(len(hl_ref), len(hl_gen))
+            if proto.name != "calochallenge" and n_avail < max_b:
+                # caloforge's cheaper protocols scale the batches down to the samples (the
+                # official code draws its fixed batch sizes with replacement)
+                min_b = max(2, int(min_b * n_avail / max_b))
+                max_b, kpd_b = n_avail, min(kpd_b, max(2, n_avail // 2))
+                notes.append(
+                    f"Protocol {proto.name!r}: FPD batches scaled down to {min_b}-{max_b} and KPD "
+                    f"batches to {kpd_b} showers for samples of {n_avail} (not the official "
+                    "procedure)."
+                )
             f = fpd(
-                hl_ref, hl_gen, min_batch=proto.fpd_min_batch, max_batch=proto.fpd_max_batch,
-                n_sizes=proto.fpd_n_sizes, n_batches=proto.fpd_n_batches, seed=seed,
+                hl_ref, hl_gen, min_batch=min_b, max_batch=max_b,
+                n_sizes=proto.fpd_n_sizes, n_batches=proto.fpd_n_batches, seed=d_seed,
             )  # fmt: skip
-            k = kpd(hl_ref, hl_gen, batch=proto.kpd_batch, n_batches=proto.kpd_n_batches, seed=seed)
+            k = kpd(hl_ref, hl_gen, batch=kpd_b, n_batches=proto.kpd_n_batches, seed=d_seed)
             metrics["fpd"], metrics["kpd"] = f.to_dict(), k.to_dict()
             notes += [r.note[0].upper() + r.note[1:] + "." for r in (f, k) if r.note]
+
+        # ---- PRDC
+        if prdc_k is not None:
+            from caloforge.evaluate.prdc import prdc, prdc_features
+
+            cap = int(LOW_LEVEL_MEMORY_BYTES // (2 * 4 * geo.n_voxels))
+            rows = []
+            for n_rows, label in ((len(ref), labels[0]), (len(gen), labels[1])):
+                if n_rows > cap:
+                    notes.append(
+                        f"PRDC used a random {cap} of the {n_rows} {label} showers (memory cap)."
+                    )
+                    rows.append(np.sort(rng.choice(n_rows, cap, replace=False)))
+                else:
+                    rows.append(np.arange(n_rows))
+            _, v_ref = _load_rows(reference, rows[0], geo, extractor)
+            _, v_gen = _load_rows(generated, rows[1], geo, extractor)
+            metrics["prdc"] = {
+                **prdc(prdc_features(v_ref), prdc_features(v_gen), nearest_k=prdc_k),
+                "nearest_k": prdc_k, "n_reference": len(v_ref), "n_generated": len(v_gen),
+            }  # fmt: skip
+            del v_ref, v_gen
 
         # ---- figures
         figures: list[dict] = []
@@ -425,6 +549,9 @@ def _draw_figures(
     tick = bars.task("figures", len(binnings) + geo.n_layers + 1)
     figures = []
     for name, binning in binnings.items():
+        if not np.all(np.isfinite(binning.edges)):  # an empty reference layer: nothing to draw
+            tick(1)
+            continue
         path = plot_feature(
             fig_dir / f"{name}.png", *pairs[name], binning, separation=seps[name], labels=labels
         )
@@ -527,6 +654,18 @@ def _summary_rows(m: dict) -> list[tuple[str, str, str]]:
                 "0 = same feature distributions",
             )
         )
+    if "prdc" in m:
+        p = m["prdc"]
+        rows.append((
+            f"precision / recall (k={p['nearest_k']})",
+            f"{p['precision']:.4f} / {p['recall']:.4f}",
+            "1 / 1 for a perfect generator (official prdc mode)",
+        ))  # fmt: skip
+        rows.append((
+            "density / coverage",
+            f"{p['density']:.4f} / {p['coverage']:.4f}",
+            "about 1 / 1 for a perfect generator",
+        ))  # fmt: skip
     summary = m.get("separation_power_summary", {})
     if "all" in summary:
         rows.append(
@@ -563,7 +702,8 @@ def render_html(metrics: dict, out_dir: str | os.PathLike) -> str:
         f"<p class='sub'>{e(m['labels'][1])}: <code>{e(m['generated'])}</code> ({m['n_generated']} showers) "
         f"against {e(m['labels'][0])}: <code>{e(m['reference'])}</code> ({m['n_reference']} showers) · "
         f"geometry <b>{e(m['geometry'])}</b> · voxel threshold {m['threshold_mev']:g} MeV · "
-        f"protocol <b>{e(proto['name'])}</b> · seed {m['seed']} · caloforge {e(m['caloforge_version'])}</p>",
+        f"protocol <b>{e(proto['name'])}</b> · binning <b>{e(m.get('binning_scheme', ''))}</b> · "
+        f"seed {m['seed']} · caloforge {e(m['caloforge_version'])}</p>",
         "<h2>Metrics</h2><table><tr><th class='k'>metric</th><th>value</th><th class='k'>how to read it</th></tr>",
     ]
     for name, value, how in _summary_rows(m):
@@ -581,7 +721,8 @@ def render_html(metrics: dict, out_dir: str | os.PathLike) -> str:
         + "</p>"
     )
     # separation power per layer and feature
-    seps, binning = m.get("separation_power", {}), m.get("binning", {})
+    extra = m.get("separation_power_extra", {})
+    seps, binning = {**m.get("separation_power", {}), **extra}, m.get("binning", {})
     entries = m.get("separation_power_entries", {})
     low_stats = {k for k, (n_ref, _) in entries.items() if n_ref < MIN_REFERENCE_ENTRIES}
     from caloforge.evaluate.histograms import split_name
@@ -600,10 +741,16 @@ def render_html(metrics: dict, out_dir: str | os.PathLike) -> str:
             parts.append(f"<tr><td class='k'>{lid}</td>")
             for g in layer_groups:
                 name = f"{g}_{lid}"
-                star = "*" if name in low_stats else ""
+                star = ("*" if name in low_stats else "") + ("†" if name in extra else "")
                 parts.append(f"<td>{_fmt(seps.get(name))}{star}</td>")
             parts.append("</tr>")
         parts.append("</table>")
+        if extra:
+            parts.append(
+                "<p class='sub'>† caloforge extra, not one of the official separation powers "
+                "(binning as the official helper defines it, which the official script does "
+                "not call).</p>"
+            )
         if low_stats:
             parts.append(
                 f"<p class='sub'>* fewer than {MIN_REFERENCE_ENTRIES} reference entries in the "
