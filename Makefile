@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 DEMO_DIR ?= runs/demo
 SEED ?= 1
 
-.PHONY: demo test lint format clean
+.PHONY: demo test lint types format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +29,12 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/ruff format --check src tests benchmarks scripts
 
+# The type check of the package; its settings are [tool.mypy] in pyproject.toml.
+types: $(VENV)/.installed-dev
+	$(BIN)/mypy src/caloforge
+
 # pytest exits 5 when it collects nothing: an empty run must fail, a real failure must show.
-test: lint
+test: lint types
 	@$(BIN)/python -m pytest -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; \
 	exit $$rc

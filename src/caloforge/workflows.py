@@ -174,7 +174,7 @@ def prepare_generation(
         e = read_showers(energies_from, validate=False, max_showers=n).incident_energies
         parse_energies(e, len(e))  # finite, > 0 and <= the maximum, or one sentence
     else:
-        if n is None:
+        if n is None or energies is None:
             raise ConfigError("--energies needs --n, the number of showers")
         e = parse_energies(energies, n, seed=seed)
     from caloforge.models.base import load_generator

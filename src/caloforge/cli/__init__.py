@@ -64,7 +64,10 @@ def _disk_error(exc: BaseException) -> OSError | None:
         for code, phrase in ((errno.ENOSPC, "No space left"), (errno.EFBIG, "File too large")):
             if phrase in text:
                 return OSError(code, os.strerror(code))
-        exc = exc.__cause__ or exc.__context__
+        nxt = exc.__cause__ or exc.__context__
+        if nxt is None:
+            return None
+        exc = nxt
     return None
 
 
@@ -78,7 +81,8 @@ def main() -> None:
     try:  # typer >= 0.20 vendors click
         from typer._click import exceptions as click_exc
     except ImportError:  # pragma: no cover - older typer on the real click
-        from click import exceptions as click_exc
+        # Same module under its original name; mypy sees two imports of one name.
+        from click import exceptions as click_exc  # type: ignore[no-redef]
 
     from caloforge import signals
     from caloforge.errors import CaloforgeError, Interrupted

@@ -15,6 +15,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, overload
 
 import numpy as np
 
@@ -62,10 +63,13 @@ def batch_size(detector: Detector) -> int:
 
 def _readout_extent(detector: Detector) -> float:
     """Largest distance from the z axis (mm) still read out in every layer."""
-    geo = detector.geo
-    if isinstance(geo.layers[0], CylindricalLayer):
-        return min(layer.r_edges[-1] for layer in geo.layers)
-    return min(min(layer.nx * layer.dx, layer.ny * layer.dy) / 2 for layer in geo.layers)
+    extents = []
+    for layer in detector.geo.layers:
+        if isinstance(layer, CylindricalLayer):
+            extents.append(float(layer.r_edges[-1]))
+        else:
+            extents.append(min(layer.nx * layer.dx, layer.ny * layer.dy) / 2)
+    return min(extents)
 
 
 def _check_incidence(detector: Detector, theta, phi, offset_mm) -> Incidence:
@@ -114,6 +118,42 @@ def _incident_energies(energies, n: int | None, seed: int) -> np.ndarray:
         bad = values[~np.isfinite(values) | (values <= 0)][0]
         raise ConfigError(f"incident energies must be finite and > 0 MeV, got {bad:g}")
     return parse_energies(values, values.size if n is None else n, seed=seed)
+
+
+@overload
+def simulate(
+    detector: str | Detector,
+    particle: str,
+    energies: str | float | Sequence[float] | np.ndarray,
+    *,
+    n: int | None = None,
+    seed: int = 0,
+    theta: float = 0.0,
+    phi: float = 0.0,
+    offset_mm: tuple[float, float] = (0.0, 0.0),
+    noise_mev: float = 0.0,
+    progress: bool = False,
+    max_spots: int = MAX_SPOTS,
+    return_hits: Literal[False] = False,
+) -> Showers: ...
+
+
+@overload
+def simulate(
+    detector: str | Detector,
+    particle: str,
+    energies: str | float | Sequence[float] | np.ndarray,
+    *,
+    n: int | None = None,
+    seed: int = 0,
+    theta: float = 0.0,
+    phi: float = 0.0,
+    offset_mm: tuple[float, float] = (0.0, 0.0),
+    noise_mev: float = 0.0,
+    progress: bool = False,
+    max_spots: int = MAX_SPOTS,
+    return_hits: Literal[True],
+) -> tuple[Showers, Hits]: ...
 
 
 def simulate(
