@@ -186,8 +186,11 @@ def median_time(fn: Callable[[], Any], *, repeats: int, warmup: int) -> float:
 
 def machine_info(threads: int | None, device: str) -> dict[str, Any]:
     """CPU model, core count, library versions: what the numbers were measured on."""
-    import onnxruntime
     import torch
+
+    from caloforge._optional import require
+
+    onnxruntime = require("onnxruntime", extra="export", purpose="the ONNX timing")
 
     cpu = platform.processor() or platform.machine()
     try:

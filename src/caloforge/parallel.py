@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from caloforge._optional import require
 from caloforge.errors import ConfigError
 
 PathLike = str | os.PathLike
@@ -100,6 +101,7 @@ def dask_runner(
     processes scheduler and for a cluster. Leaving the block stops the workers.
     """
     scheduler, workers = check_scheduler(scheduler, workers)
+    require("dask", extra="cluster", purpose="parallel runs (--workers/--scheduler)")
     if is_cluster_address(scheduler):
         client = _connect(scheduler)
         try:

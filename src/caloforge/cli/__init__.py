@@ -104,6 +104,11 @@ def main() -> None:
                 exc.format_message().rstrip(".") + " (see `caloforge COMMAND --help`)",
                 exc.exit_code,
             )
+        except ModuleNotFoundError as exc:
+            missing = _missing_extra(exc)
+            if missing is None:
+                raise  # not an optional package: a broken install, keep the traceback
+            fail(missing)
         except OSError as exc:
             fail(_os_error(exc))
         except MemoryError:
@@ -114,6 +119,16 @@ def main() -> None:
                 raise  # a bug: keep the traceback
             fail(_os_error(disk))
         sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _missing_extra(exc: ModuleNotFoundError) -> str | None:
+    """The sentence naming the extra that installs the missing module, if it is optional."""
+    from caloforge._optional import extra_for, missing_message
+
+    known = extra_for(exc.name)
+    if exc.name is None or known is None:
+        return None
+    return missing_message(exc.name.split(".")[0], *known)
 
 
 def check_run_dir(run) -> None:
