@@ -101,7 +101,6 @@ def test_core_imports_need_no_extra():
 def test_cli_says_which_extra_to_install(monkeypatch, capsys, tmp_path):
     """A QGAN without PennyLane: one line naming the extra, exit 2, no traceback."""
     from caloforge.cli import main
-
     from caloforge.models import base
 
     # as in a fresh process: the QGAN module not yet imported (other test files import it)
