@@ -25,7 +25,7 @@ import copy
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Hashable, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import dimod
 import numpy as np
@@ -36,7 +36,46 @@ from caloforge.boltzmann.gibbs import BlockGibbsSampler
 from caloforge.boltzmann.ising import to_ising
 from caloforge.boltzmann.machine import BoltzmannMachine, check_clamp, check_n_samples
 
-SAMPLER_NAMES = ("gibbs", "sa", "sqa", "qpu", "exact", "marginals")
+SAMPLER_NAMES = ("gibbs", "sa", "sqa", "qpu", "exact", "marginals")  # the built-in ones
+
+
+class Sampler(Protocol):
+    """What a prior sampler answers: ``sample(bm, n, seed=, clamp=)`` -> (n, n_units) 0/1
+    float tensor on the machine's device, the same draws for the same seed. ``clamp`` maps a
+    partition index to its (n, size) fixed 0/1 values (conditional sampling)."""
+
+    name: str
+
+    def sample(
+        self,
+        bm: BoltzmannMachine,
+        n_samples: int,
+        *,
+        seed: int,
+        clamp: Mapping[int, torch.Tensor] | None = None,
+    ) -> torch.Tensor: ...
+
+
+#: registered sampler name -> its class (built-ins are added at the end of this module)
+_SAMPLERS: dict[str, type] = {}
+
+
+def register_sampler(name: str):
+    """Class decorator: make a :class:`Sampler` class available as ``get_sampler(name)`` (and
+    ``--sampler name`` in the CLI); its constructor's keyword arguments are the options."""
+
+    def wrap(cls: type) -> type:
+        if name in _SAMPLERS and _SAMPLERS[name] is not cls:
+            raise ValueError(f"sampler name {name!r} is already registered")
+        _SAMPLERS[name] = cls
+        return cls
+
+    return wrap
+
+
+def sampler_names() -> list[str]:
+    """The names :func:`get_sampler` accepts: the built-in ones and every registered one."""
+    return sorted(_SAMPLERS)
 
 
 def _unit(v: Hashable) -> int:
@@ -496,18 +535,23 @@ class ProductOfMarginalsSampler:
 
 
 def get_sampler(name: str, **kwargs: Any):
-    """The sampler called ``name`` (one of :data:`SAMPLER_NAMES`) built with ``kwargs``."""
-    classes = {
-        "gibbs": BlockGibbsSampler,
-        "sa": SimulatedAnnealingSampler,
-        "sqa": SimulatedQuantumAnnealingSampler,
-        "qpu": QPUSampler,
-        "exact": ExactSampler,
-        "marginals": ProductOfMarginalsSampler,
-    }
-    if name not in classes:
-        raise BoltzmannError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLER_NAMES)}")
+    """The sampler called ``name`` (see :func:`sampler_names`) built with ``kwargs``."""
+    if name not in _SAMPLERS:
+        raise BoltzmannError(
+            f"unknown sampler {name!r}; choose one of {', '.join(sampler_names())}"
+        )
     try:
-        return classes[name](**kwargs)
+        return _SAMPLERS[name](**kwargs)
     except TypeError as exc:
         raise BoltzmannError(f"bad option for sampler {name!r}: {exc}") from None
+
+
+for _name, _cls in (
+    ("gibbs", BlockGibbsSampler),
+    ("sa", SimulatedAnnealingSampler),
+    ("sqa", SimulatedQuantumAnnealingSampler),
+    ("qpu", QPUSampler),
+    ("exact", ExactSampler),
+    ("marginals", ProductOfMarginalsSampler),
+):
+    register_sampler(_name)(_cls)
