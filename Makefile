@@ -7,15 +7,16 @@ BIN := $(VENV)/bin
 DEMO_DIR ?= runs/demo
 SEED ?= 1
 
-.PHONY: demo test lint format clean
+.PHONY: demo test lint types format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade --quiet pip
 
+# `make demo` installs the core and the `demo` extra (plots); `make test` the `dev` extra (all).
 $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -e ".[demo]"
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
@@ -29,8 +30,12 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/ruff format --check src tests benchmarks scripts
 
+# The type check of the package; its settings are [tool.mypy] in pyproject.toml.
+types: $(VENV)/.installed-dev
+	$(BIN)/mypy src/caloforge
+
 # pytest exits 5 when it collects nothing: an empty run must fail, a real failure must show.
-test: lint
+test: lint types
 	@$(BIN)/python -m pytest -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; \
 	exit $$rc

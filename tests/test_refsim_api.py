@@ -78,8 +78,8 @@ def test_files_same_seed_identical_and_chunks_reproducible(tmp_path):
 
 
 def test_interrupted_file_leaves_nothing(tmp_path, monkeypatch):
-    # the module, not the function of the same name that caloforge.refsim exports
-    sim = importlib.import_module("caloforge.refsim.simulate")
+    # the module that writes the files (it calls refsim.simulate.simulate chunk by chunk)
+    sim = importlib.import_module("caloforge.refsim.files")
 
     calls = {"n": 0}
     real = sim.simulate

@@ -2,7 +2,7 @@
 no file, cluster addresses, the CLI flags and bad input.
 
 Generation runs on the threads scheduler (and an in-process cluster): every worker thread still
-loads the model from the run directory itself (:func:`caloforge.scaleout.worker_model`), the same
+loads the model from the run directory itself (:func:`caloforge.generation.worker_model`), the same
 code a worker process runs. The processes scheduler is exercised for simulation only, because a
 worker process that loads a model imports every built-in model (pennylane included, ~7 s a
 process); a test-only model registered in a test module could not be loaded there at all, so the
@@ -19,13 +19,15 @@ import h5py
 import numpy as np
 import pytest
 
-from caloforge import scaleout
+from caloforge import parallel
 from caloforge.errors import ConfigError, ShowerFileError
+from caloforge.generation import ModelSpec, write_generation
 from caloforge.geometry import get_geometry
 from caloforge.io import Showers
 from caloforge.models.qvae import QVAE
+from caloforge.parallel import check_scheduler, ordered_results
 from caloforge.refsim import chunk_seed, simulate, simulate_to_file
-from caloforge.scaleout import ModelSpec, check_scheduler, ordered_results, write_generation
+from caloforge.refsim import files as sim_files
 from caloforge.workflows import generate
 from test_cli_data import run_cli
 
@@ -95,7 +97,7 @@ def test_ordered_results_keep_order_and_a_bounded_window():
             drawn.append(i)
             yield np.square, (i,)
 
-    window = scaleout.CHUNKS_PER_WORKER * 3
+    window = parallel.CHUNKS_PER_WORKER * 3
     for k, value in enumerate(ordered_results(calls(), "threads", 3)):
         assert value == k * k
         # the window being consumed plus the one computed meanwhile, never more
@@ -121,7 +123,7 @@ def _nan_simulate(*args, seed, **kwargs) -> Showers:
     ("fake", "error"), [(_failing_simulate, RuntimeError), (_nan_simulate, ShowerFileError)]
 )
 def test_a_failing_chunk_leaves_no_file(tmp_path, monkeypatch, fake, error):
-    monkeypatch.setattr(scaleout, "simulate", fake)
+    monkeypatch.setattr(sim_files, "simulate", fake)
     out = tmp_path / "out.h5"
     with pytest.raises(error):
         simulate_to_file(
@@ -213,7 +215,7 @@ def _free_port() -> int:
 
 
 def test_unreachable_address_is_one_clear_error(tmp_path, monkeypatch):
-    monkeypatch.setattr(scaleout, "CONNECT_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(parallel, "CONNECT_TIMEOUT_S", 0.5)
     address = f"tcp://127.0.0.1:{_free_port()}"
     with pytest.raises(ConfigError, match=r"could not reach the Dask scheduler at tcp://"):
         simulate_to_file(tmp_path / "x.h5", "ds1-photons", "photon", "ds1", n=10, scheduler=address)
@@ -246,7 +248,7 @@ def test_unknown_schedulers(scheduler):
 
 
 def test_scheduler_defaults():
-    assert check_scheduler(None, None) == ("processes", scaleout.os.cpu_count() or 1)
+    assert check_scheduler(None, None) == ("processes", parallel.os.cpu_count() or 1)
     assert check_scheduler("tcp://10.0.0.1:8786", None) == ("tcp://10.0.0.1:8786", None)
     assert check_scheduler(" threads ", 3) == ("threads", 3)
 

@@ -48,3 +48,8 @@ class Interrupted(BaseException):  # noqa: N818 - like KeyboardInterrupt, not an
     @property
     def exit_code(self) -> int:
         return 128 + self.signum
+
+
+class MissingExtraError(CaloforgeError, ImportError):
+    """An optional dependency that is not installed; the message names the extra to install
+    (``pip install 'caloforge[EXTRA]'``)."""

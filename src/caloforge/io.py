@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -357,7 +358,7 @@ class ShowerWriter:
         self.validate = validate
         self.n_written = 0
         self.inputs = tuple(inputs)
-        self._ctx = None
+        self._ctx: AbstractContextManager[Path] | None = None
         self._file: h5py.File | None = None
         self._raw: _GuardedFile | None = None
 
@@ -439,11 +440,11 @@ class ShowerWriter:
             raw, self._raw = self._raw, None
             if raw is not None:
                 raw.close()
-        disk_failed = raw is not None and raw.error is not None
-        if disk_failed and (failure is None or isinstance(failure, Exception)):
+        disk_error = raw.error if raw is not None else None
+        if disk_error is not None and (failure is None or isinstance(failure, Exception)):
             # the disk's error, not HDF5's consequence of it (e.g. "filter returned failure")
-            if not (isinstance(failure, OSError) and failure.errno == raw.error.errno):
-                e = raw.error
+            if not (isinstance(failure, OSError) and failure.errno == disk_error.errno):
+                e = disk_error
                 failure = OSError(e.errno, e.strerror or str(e), str(self.path))
         if failure is None and self.n_written == 0:
             failure = ShowerFileError(f"{self.path}: refusing to write a file with no showers")

@@ -3,7 +3,7 @@
 :func:`handled` (around every CLI command) makes SIGINT and SIGTERM raise
 :class:`~caloforge.errors.Interrupted` in the main thread. Because that is a BaseException,
 ``with`` blocks unwind on the way out: temporary outputs are removed
-(:mod:`caloforge.outputs`), Dask worker processes are terminated (:mod:`caloforge.scaleout`),
+(:mod:`caloforge.outputs`), Dask worker processes are terminated (:mod:`caloforge.parallel`),
 and the CLI prints one line, ``interrupted``, and exits with 128 + the signal number (130 for
 Ctrl-C, 143 for SIGTERM).
 
@@ -13,7 +13,7 @@ on. The hook installed here drops that message and remembers the signal; the wri
 call :func:`check` between chunks, which raises it again, so the run still stops.
 
 Further signals while the run is already unwinding are ignored, so a second Ctrl-C cannot cut
-the clean-up short (SIGKILL still can; see ``scaleout`` for the workers in that case).
+the clean-up short (SIGKILL still can; see ``caloforge.parallel`` for the workers in that case).
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """End-to-end workflows behind the CLI verbs ``train``, ``generate`` and ``demo``.
 
-Each is a plain function a user can call from Python; the CLI only parses arguments.
+Each is a plain function a user can call from Python; the CLI only parses arguments. The
+generation path lives in :mod:`caloforge.generation`; its public names are importable from here.
 """
 
 from __future__ import annotations
@@ -8,17 +9,26 @@ from __future__ import annotations
 import functools
 import json
 import os
-import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from caloforge.errors import ConfigError
+from caloforge.generation import batch_seed, configure_model, generate, prepare_generation
 from caloforge.geometry import Geometry, match_geometry, resolve_geometry
-from caloforge.io import ShowerWriter, inspect_file, read_showers
+from caloforge.io import inspect_file, read_showers
 
 PathLike = str | os.PathLike
+
+__all__ = [
+    "batch_seed",
+    "configure_model",
+    "data_geometry",
+    "demo",
+    "generate",
+    "load_config",
+    "prepare_generation",
+    "train",
+]
 
 
 def load_config(path_or_json: str | None) -> dict[str, Any]:
@@ -127,132 +137,6 @@ def train(
         progress=progress, max_minutes=max_minutes,
     )  # fmt: skip
     return model
-
-
-def batch_seed(seed: int, batch: int) -> int:
-    """Seed of generation batch ``batch`` (of ``batch_size`` showers) in a run seeded ``seed``."""
-    return int(seed) * 1_000_003 + int(batch)
-
-
-def configure_model(
-    model,
-    sampler: str | None = None,
-    sampler_options: dict[str, Any] | None = None,
-    hardware: dict[str, Any] | None = None,
-):
-    """Apply the generation options to a loaded model: the prior sampler (QVAE) and the
-    simulated device (quantum-circuit models). Returns the model to sample from."""
-    if sampler_options and sampler is None:
-        raise ConfigError("--sampler-options needs --sampler, the sampler they are for")
-    if sampler is not None:
-        model.set_sampler(sampler, **(sampler_options or {}))  # ConfigError without a prior
-    if hardware:
-        model = model.with_hardware(**hardware)  # ConfigError without a quantum device
-    return model
-
-
-def prepare_generation(
-    run_dir: PathLike,
-    *,
-    n: int | None = None,
-    energies: str | None = None,
-    energies_from: PathLike | None = None,
-    sampler: str | None = None,
-    sampler_options: dict[str, Any] | None = None,
-    hardware: dict[str, Any] | None = None,
-    seed: int = 0,
-) -> tuple[Any, np.ndarray, dict[str, Any]]:
-    """Check the arguments of :func:`generate`: (configured model, incident energies (N,) MeV,
-    output file attributes)."""
-    from caloforge.energies import parse_energies
-    from caloforge.validate import showers
-
-    if (energies is None) == (energies_from is None):
-        raise ConfigError("give exactly one of --energies SPEC (with --n) or --energies-from FILE")
-    showers(n, "the number of showers n")
-    if energies_from is not None:
-        e = read_showers(energies_from, validate=False, max_showers=n).incident_energies
-        parse_energies(e, len(e))  # finite, > 0 and <= the maximum, or one sentence
-    else:
-        if n is None:
-            raise ConfigError("--energies needs --n, the number of showers")
-        e = parse_energies(energies, n, seed=seed)
-    from caloforge.models.base import load_generator
-
-    model = load_generator(run_dir)
-    model = configure_model(model, sampler, sampler_options, hardware)
-    attrs = {
-        "geometry": model.geometry.name,
-        "producer": f"caloforge generate ({model.model_name})",
-        "seed": seed,
-        "model_dir": str(run_dir),
-        "sampler": sampler or "",
-        "sampler_options": json.dumps(sampler_options or {}),
-        "hardware": json.dumps(hardware or {}),
-    }
-    return model, e, attrs
-
-
-def generate(
-    run_dir: PathLike,
-    output: PathLike,
-    *,
-    n: int | None = None,
-    energies: str | None = None,
-    energies_from: PathLike | None = None,
-    sampler: str | None = None,
-    sampler_options: dict[str, Any] | None = None,
-    hardware: dict[str, Any] | None = None,
-    seed: int = 0,
-    batch_size: int = 1024,
-    progress: bool = True,
-    workers: int | None = None,
-    scheduler: str | None = None,
-) -> dict[str, Any]:
-    """Generate showers with a trained model into ``output`` (CaloChallenge layout, atomic).
-
-    Incident energies come either from a spectrum spec (``energies`` with ``n``) or from the
-    ``incident_energies`` of an existing file (``energies_from``, optionally the first ``n``).
-    ``hardware`` (quantum-circuit models) runs the trained circuit on a different simulated
-    device, e.g. ``{"depolarizing": 0.01, "shots": 1000}``. Batch i of ``batch_size`` showers is
-    sampled with seed :func:`batch_seed` (seed, i); with ``workers`` or ``scheduler`` (``threads``,
-    ``processes``, or a ``tcp://host:port`` dask.distributed address) the batches run in parallel
-    on Dask (:func:`caloforge.scaleout.write_generation`) and the file is the same.
-    Returns a dict with the number of showers and the generation wall time in seconds.
-    """
-    from caloforge.models.training import progress_bar
-    from caloforge.validate import batch
-
-    batch(batch_size, "batch_size")
-    model, e, attrs = prepare_generation(
-        run_dir, n=n, energies=energies, energies_from=energies_from, sampler=sampler,
-        sampler_options=sampler_options, hardware=hardware, seed=seed,
-    )  # fmt: skip
-    t0 = time.perf_counter()
-    if workers is not None or scheduler is not None:
-        from caloforge.scaleout import DEFAULT_SCHEDULER, ModelSpec, write_generation
-
-        spec = ModelSpec.of(run_dir, sampler, sampler_options, hardware)
-        n_voxels = model.geometry.n_voxels
-        del model  # every worker loads its own
-        write_generation(
-            output, spec, e, attrs, n_voxels, seed=seed, batch_size=batch_size, workers=workers,
-            scheduler=scheduler or DEFAULT_SCHEDULER, progress=progress,
-        )  # fmt: skip
-        return {"n": int(len(e)), "seconds": time.perf_counter() - t0, "output": str(output)}
-    with (
-        ShowerWriter(
-            output, model.geometry.n_voxels, attrs=attrs, inputs=[energies_from, run_dir]
-        ) as w,
-        progress_bar(progress) as bar,
-    ):
-        task = bar.add_task("generate", total=len(e), info="")
-        for i, start in enumerate(range(0, len(e), batch_size)):
-            chunk = e[start : start + batch_size]
-            showers = model.sample(chunk, seed=batch_seed(seed, i), batch_size=batch_size)
-            w.append(chunk, showers)
-            bar.update(task, advance=len(chunk))
-    return {"n": int(len(e)), "seconds": time.perf_counter() - t0, "output": str(output)}
 
 
 def demo(

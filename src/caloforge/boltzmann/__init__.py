@@ -63,6 +63,8 @@ from caloforge.boltzmann.samplers import (
     SimulatedAnnealingSampler,
     SimulatedQuantumAnnealingSampler,
     get_sampler,
+    register_sampler,
+    sampler_names,
 )
 from caloforge.boltzmann.temperature import (
     CalibrationHistory,
@@ -106,6 +108,8 @@ __all__ = [
     "exact_moments",
     "exact_probabilities",
     "get_sampler",
+    "register_sampler",
+    "sampler_names",
     "ising_coefficients",
     "make_topology",
     "mixing_stats",

@@ -171,6 +171,8 @@ class BlockGibbsSampler:
         )
         with _threads(self.num_threads):
             _, trace = runner.run(bm, n_chains, seed=seed, record_energy=True)
+        if trace is None:  # run() records the trace whenever record_energy is set
+            raise RuntimeError("the Gibbs runner returned no energy trace")
         return trace
 
     def state_trace(

@@ -36,6 +36,8 @@ class BoltzmannMachine(nn.Module):
         seed: seed of the initial couplings.
     """
 
+    coupling_mask: torch.Tensor  # buffer, registered in __init__
+
     def __init__(self, topology: Topology, *, weight_scale: float = 0.01, seed: int = 0) -> None:
         super().__init__()
         self.topology = topology

@@ -38,7 +38,7 @@ probability >= Phi(d - z*): about 98 % at d = z* + 2.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -134,7 +134,8 @@ def tree_moments(
     fixed = clamp_row_units(bm, clamp)
     bqm = to_ising(bm)
     if fixed:
-        bqm.fix_variables({u: 2 * v - 1 for u, v in fixed.items()})
+        spins: dict[Hashable, float] = {u: 2 * v - 1 for u, v in fixed.items()}
+        bqm.fix_variables(spins)
     unit = np.empty(bm.n_units)
     for u, v in fixed.items():
         unit[u] = v
@@ -309,7 +310,7 @@ def check_moments(
     if dof is None:
         zs[:-1] = np.where(fixed[:-1], zs[:-1], _binomial_z(mean[:-1], p, n_draws, zs[:-1]))
     # a feature a clamp fixes is not a test (it holds exactly or z = inf)
-    n_tests = int(max(1, np.count_nonzero(~fixed)))
+    n_tests = max(1, int(np.count_nonzero(~fixed)))
     threshold = bonferroni_threshold(n_tests, alpha, dof)
     passed = bool(np.all(np.abs(zs) <= threshold))
     return MomentCheck(

@@ -477,7 +477,7 @@ def mixing_stats(
         unit_tau[u] = t_u
         unit_burn = max(unit_burn, b_u)
     taus = np.array(list(unit_tau.values())) if unit_tau else np.zeros(0)
-    slowest = sorted(unit_tau, key=unit_tau.get, reverse=True)[:5]
+    slowest = sorted(unit_tau, key=lambda u: unit_tau[u], reverse=True)[:5]
     all_taus = list(tau.values()) + taus.tolist()
     tau_max = max(all_taus) if all_taus else 1.0
     burn_max = max([unit_burn, *burn.values()])

@@ -24,8 +24,8 @@ from __future__ import annotations
 import copy
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Hashable, Mapping, Sequence
+from typing import Any, Literal, Protocol
 
 import dimod
 import numpy as np
@@ -36,7 +36,53 @@ from caloforge.boltzmann.gibbs import BlockGibbsSampler
 from caloforge.boltzmann.ising import to_ising
 from caloforge.boltzmann.machine import BoltzmannMachine, check_clamp, check_n_samples
 
-SAMPLER_NAMES = ("gibbs", "sa", "sqa", "qpu", "exact", "marginals")
+SAMPLER_NAMES = ("gibbs", "sa", "sqa", "qpu", "exact", "marginals")  # the built-in ones
+
+
+class Sampler(Protocol):
+    """What a prior sampler answers: ``sample(bm, n, seed=, clamp=)`` -> (n, n_units) 0/1
+    float tensor on the machine's device, the same draws for the same seed. ``clamp`` maps a
+    partition index to its (n, size) fixed 0/1 values (conditional sampling)."""
+
+    name: str
+
+    def sample(
+        self,
+        bm: BoltzmannMachine,
+        n_samples: int,
+        *,
+        seed: int,
+        clamp: Mapping[int, torch.Tensor] | None = None,
+    ) -> torch.Tensor: ...
+
+
+#: registered sampler name -> its class (built-ins are added at the end of this module)
+_SAMPLERS: dict[str, type] = {}
+
+
+def register_sampler(name: str):
+    """Class decorator: make a :class:`Sampler` class available as ``get_sampler(name)`` (and
+    ``--sampler name`` in the CLI); its constructor's keyword arguments are the options."""
+
+    def wrap(cls: type) -> type:
+        if name in _SAMPLERS and _SAMPLERS[name] is not cls:
+            raise ValueError(f"sampler name {name!r} is already registered")
+        _SAMPLERS[name] = cls
+        return cls
+
+    return wrap
+
+
+def sampler_names() -> list[str]:
+    """The names :func:`get_sampler` accepts: the built-in ones and every registered one."""
+    return sorted(_SAMPLERS)
+
+
+def _unit(v: Hashable) -> int:
+    """The unit index of a BQM variable: caloforge's BQMs are labelled 0 .. n - 1."""
+    if not isinstance(v, int | np.integer):
+        raise BoltzmannError(f"BQM variable {v!r} is not an integer unit index")
+    return int(v)
 
 
 class AnnealingSampler(ABC):
@@ -104,7 +150,7 @@ class AnnealingSampler(ABC):
     @staticmethod
     def _ordered(bqm: dimod.BinaryQuadraticModel, drawn: np.ndarray, n: int) -> np.ndarray:
         out = np.empty((drawn.shape[0], n), dtype=np.int8)
-        out[:, [int(v) for v in bqm.variables]] = drawn
+        out[:, [_unit(v) for v in bqm.variables]] = drawn
         return out
 
 
@@ -154,7 +200,7 @@ class SimulatedAnnealingSampler(AnnealingSampler):
         *,
         num_sweeps: int = 100,
         beta_range: tuple[float, float] = (1.0, 1.0),
-        beta_schedule_type: str = "geometric",
+        beta_schedule_type: Literal["geometric", "linear"] = "geometric",
     ) -> None:
         super().__init__(beta_eff)
         if num_sweeps < 1:
@@ -330,21 +376,23 @@ class QPUSampler(AnnealingSampler):
                 f"topology {bm.topology.kind!r} has no qubit layout; the QPU sampler needs a "
                 "chimera, pegasus or zephyr topology"
             )
-        self._check_hardware(bm)
-        self._qubits = bm.topology.qubits
+        self._qubits = self._check_hardware(bm)
         return super().sample(bm, n_samples, seed=seed, clamp=clamp)
 
-    def _check_hardware(self, bm: BoltzmannMachine) -> None:
+    def _check_hardware(self, bm: BoltzmannMachine) -> tuple[int, ...]:
+        """The topology's qubits, once they and their couplers are checked on this QPU."""
         qpu = self.qpu
         nodes = set(qpu.nodelist)
-        missing = [q for q in bm.topology.qubits if q not in nodes]
+        q = bm.topology.qubits
+        if q is None:
+            raise BoltzmannError(f"topology {bm.topology.kind!r} has no qubit layout")
+        missing = [u for u in q if u not in nodes]
         if missing:
             raise BoltzmannError(
                 f"{len(missing)} qubit(s) of the topology (e.g. {missing[0]}) are not working on "
                 "this QPU; rebuild the topology with another seed"
             )
         edges = {tuple(sorted(e)) for e in qpu.edgelist}
-        q = bm.topology.qubits
         absent = [
             (q[i], q[j]) for i, j in bm.topology.edges if tuple(sorted((q[i], q[j]))) not in edges
         ]
@@ -353,12 +401,17 @@ class QPUSampler(AnnealingSampler):
                 f"{len(absent)} coupler(s) of the topology (e.g. {absent[0]}) are missing on this "
                 "QPU; rebuild the topology with another seed"
             )
+        return q
 
     def sample_bqm(self, bqm: dimod.BinaryQuadraticModel, num_reads: int, seed: int) -> np.ndarray:
         if bqm.num_variables == 0:
             return np.empty((num_reads, 0), dtype=np.int8)
         qubits = self._qubits
-        hardware = bqm.relabel_variables({v: qubits[int(v)] for v in bqm.variables}, inplace=False)
+        if qubits is None:
+            raise BoltzmannError("the QPU sampler maps a BQM only inside sample(bm, ...)")
+        hardware = bqm.relabel_variables(
+            {v: qubits[_unit(v)] for v in bqm.variables}, inplace=False
+        )
         self._check_ranges(hardware)
         props = getattr(self.qpu, "properties", {})
         low, high = props.get("num_reads_range", (1, self.max_reads_per_call))
@@ -370,7 +423,7 @@ class QPUSampler(AnnealingSampler):
         while remaining > 0:
             reads = min(per_call, remaining)
             sampleset = self.qpu.sample(hardware, num_reads=reads, **params)
-            chunks.append(_record(sampleset, [qubits[int(v)] for v in bqm.variables])[:reads])
+            chunks.append(_record(sampleset, [qubits[_unit(v)] for v in bqm.variables])[:reads])
             remaining -= reads
         return np.concatenate(chunks)[:num_reads]
 
@@ -482,18 +535,23 @@ class ProductOfMarginalsSampler:
 
 
 def get_sampler(name: str, **kwargs: Any):
-    """The sampler called ``name`` (one of :data:`SAMPLER_NAMES`) built with ``kwargs``."""
-    classes = {
-        "gibbs": BlockGibbsSampler,
-        "sa": SimulatedAnnealingSampler,
-        "sqa": SimulatedQuantumAnnealingSampler,
-        "qpu": QPUSampler,
-        "exact": ExactSampler,
-        "marginals": ProductOfMarginalsSampler,
-    }
-    if name not in classes:
-        raise BoltzmannError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLER_NAMES)}")
+    """The sampler called ``name`` (see :func:`sampler_names`) built with ``kwargs``."""
+    if name not in _SAMPLERS:
+        raise BoltzmannError(
+            f"unknown sampler {name!r}; choose one of {', '.join(sampler_names())}"
+        )
     try:
-        return classes[name](**kwargs)
+        return _SAMPLERS[name](**kwargs)
     except TypeError as exc:
         raise BoltzmannError(f"bad option for sampler {name!r}: {exc}") from None
+
+
+for _name, _cls in (
+    ("gibbs", BlockGibbsSampler),
+    ("sa", SimulatedAnnealingSampler),
+    ("sqa", SimulatedQuantumAnnealingSampler),
+    ("qpu", QPUSampler),
+    ("exact", ExactSampler),
+    ("marginals", ProductOfMarginalsSampler),
+):
+    register_sampler(_name)(_cls)

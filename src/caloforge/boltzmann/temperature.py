@@ -182,8 +182,9 @@ def calibrate_beta(
 def plot_beta_calibration(history: CalibrationHistory, path: str | os.PathLike) -> None:
     """Energy histograms of the Gibbs target and the annealer before (first beta) and after
     (final beta) calibration, and beta per iteration; written atomically to ``path``."""
-    import matplotlib
+    from caloforge._optional import require
 
+    matplotlib = require("matplotlib", extra="plots", purpose="the calibration plot")
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 

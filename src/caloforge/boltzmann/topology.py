@@ -23,7 +23,7 @@ import functools
 import heapq
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import networkx as nx
 import numpy as np
@@ -200,7 +200,8 @@ def make_topology(kind: str, n_per_partition: int, *, seed: int = 0) -> Topology
     graph, colour_of, n_colours = _hardware_graph(kind)
     chosen = select_balanced_region(graph, colour_of, n_colours, n_per_partition, seed=seed)
     # Units are numbered partition by partition, qubits ascending inside a partition.
-    qubits = [q for part in chosen for q in sorted(part)]
+    # The hardware graphs carry linear integer labels.
+    qubits = [int(q) for part in chosen for q in sorted(cast(list[int], part))]
     unit_of = {q: u for u, q in enumerate(qubits)}
     edges = np.array(
         [
@@ -212,7 +213,7 @@ def make_topology(kind: str, n_per_partition: int, *, seed: int = 0) -> Topology
     ).reshape(-1, 2)
     meta = {"n_per_partition": n_per_partition, "seed": seed}
     return Topology(
-        kind, (n_per_partition,) * n_colours, edges, qubits, HARDWARE_GRAPHS[kind], meta
+        kind, (n_per_partition,) * n_colours, edges, tuple(qubits), HARDWARE_GRAPHS[kind], meta
     )
 
 

@@ -64,7 +64,10 @@ def _disk_error(exc: BaseException) -> OSError | None:
         for code, phrase in ((errno.ENOSPC, "No space left"), (errno.EFBIG, "File too large")):
             if phrase in text:
                 return OSError(code, os.strerror(code))
-        exc = exc.__cause__ or exc.__context__
+        nxt = exc.__cause__ or exc.__context__
+        if nxt is None:
+            return None
+        exc = nxt
     return None
 
 
@@ -78,7 +81,8 @@ def main() -> None:
     try:  # typer >= 0.20 vendors click
         from typer._click import exceptions as click_exc
     except ImportError:  # pragma: no cover - older typer on the real click
-        from click import exceptions as click_exc
+        # Same module under its original name; mypy sees two imports of one name.
+        from click import exceptions as click_exc  # type: ignore[no-redef]
 
     from caloforge import signals
     from caloforge.errors import CaloforgeError, Interrupted
@@ -100,6 +104,11 @@ def main() -> None:
                 exc.format_message().rstrip(".") + " (see `caloforge COMMAND --help`)",
                 exc.exit_code,
             )
+        except ModuleNotFoundError as exc:
+            missing = _missing_extra(exc)
+            if missing is None:
+                raise  # not an optional package: a broken install, keep the traceback
+            fail(missing)
         except OSError as exc:
             fail(_os_error(exc))
         except MemoryError:
@@ -110,6 +119,16 @@ def main() -> None:
                 raise  # a bug: keep the traceback
             fail(_os_error(disk))
         sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _missing_extra(exc: ModuleNotFoundError) -> str | None:
+    """The sentence naming the extra that installs the missing module, if it is optional."""
+    from caloforge._optional import extra_for, missing_message
+
+    known = extra_for(exc.name)
+    if exc.name is None or known is None:
+        return None
+    return missing_message(exc.name.split(".")[0], *known)
 
 
 def check_run_dir(run) -> None:

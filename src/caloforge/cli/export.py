@@ -78,6 +78,9 @@ def export(
     )
     out.print(f"inputs: {inputs}; output: showers (N, {artifact.geometry.n_voxels}) MeV")
     check = artifact.check
+    if check is None:  # export_model always records one; a missing check is a failure
+        out.print("[bold red]the export recorded no check against the original model[/]")
+        raise typer.Exit(1)
     colour = "green" if check.passed else "bold red"
     out.print(f"[{colour}]{escape(check.summary())}[/]", highlight=False)
     if not check.passed:

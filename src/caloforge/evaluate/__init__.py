@@ -49,8 +49,6 @@ from caloforge.evaluate.features import (
 )
 from caloforge.evaluate.histograms import (
     Binning,
-    VoxelHistogram,
-    VoxelSpectrum,
     feature_binnings,
     feature_columns,
     official_binnings,
@@ -60,6 +58,7 @@ from caloforge.evaluate.histograms import (
 from caloforge.evaluate.multiclass import MulticlassResult, multiclass_test
 from caloforge.evaluate.prdc import prdc, prdc_features
 from caloforge.evaluate.report import ComparisonTable, compare, evaluate, resolve_geometries
+from caloforge.evaluate.spectra import VoxelHistogram, VoxelSpectrum
 
 __all__ = [
     "DEFAULT_THRESHOLDS_MEV",

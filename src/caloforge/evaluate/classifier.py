@@ -200,7 +200,9 @@ def isotonic_fit(
     wsum = np.bincount(inverse, weights=w)
     ymean = np.bincount(inverse, weights=w * t) / wsum
     # pool adjacent violators on the tie-merged points: a stack of (mean, weight, count)
-    means, wts, counts = [], [], []
+    means: list[float] = []
+    wts: list[float] = []
+    counts: list[int] = []
     for y_i, w_i in zip(ymean, wsum, strict=True):
         m, wt, c = y_i, w_i, 1
         while means and means[-1] >= m:

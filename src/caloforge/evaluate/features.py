@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from caloforge.errors import ShowerFileError
+from caloforge.evaluate.spectra import VoxelSpectrum
 from caloforge.geometry import Geometry
 from caloforge.io import Showers, check_values, iter_showers
 
@@ -303,7 +304,7 @@ class StreamedSample:
     Attributes:
         features: per-shower features, N rows.
         voxel_spectrum: fine log-binned counts of the thresholded voxel energies
-            (see :class:`caloforge.evaluate.histograms.VoxelSpectrum`).
+            (see :class:`caloforge.evaluate.spectra.VoxelSpectrum`).
         shower_sum: sum of the thresholded showers, shape (V,), MeV (divide by N for the mean).
         source: a label for messages (the file name).
         voxel_max: the largest thresholded voxel energy, a numpy scalar of the showers' dtype
@@ -346,14 +347,12 @@ def stream_features(
         threshold: voxel threshold in MeV (``None``: :func:`default_threshold`).
         chunk_size: showers per chunk when reading a file (default: about 128 MB per chunk).
         on_chunk: called with the number of showers in each processed chunk (progress bars).
-        voxel_histograms: :class:`caloforge.evaluate.histograms.VoxelHistogram` objects to fill
+        voxel_histograms: :class:`caloforge.evaluate.spectra.VoxelHistogram` objects to fill
             with every thresholded voxel (zeros included; they fall below the first edge).
 
     Raises:
         ShowerFileError: the source holds no showers, or has NaN/Inf or negative energies.
     """
-    from caloforge.evaluate.histograms import VoxelSpectrum
-
     extractor = FeatureExtractor(geometry, threshold)
     if isinstance(source, Showers):
         blocks: Iterable[Showers] = [source]

@@ -242,9 +242,7 @@ def _first_line(exc: Exception) -> str:
 
 
 def _open_onnx(model_path, desc, inputs, geometry, *, threads, device):
-    import onnx
-
-    from caloforge.export.onnx_export import OUTPUT_NAME, onnx_session
+    from caloforge.export.onnx_export import OUTPUT_NAME, onnx, onnx_session
 
     try:
         onnx.checker.check_model(onnx.load(str(model_path)))

@@ -10,14 +10,21 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import onnx
-import onnxruntime as ort
 import torch
 
+from caloforge._optional import require
 from caloforge.errors import ConfigError
 from caloforge.ioutil import atomic_path
+
+if TYPE_CHECKING:
+    import onnx
+    import onnxruntime as ort
+else:
+    onnx = require("onnx", extra="export", purpose="ONNX export")
+    ort = require("onnxruntime", extra="export", purpose="ONNX export and inference")
 
 #: ONNX opset written by :func:`save_onnx` (ONNX Runtime >= 1.14 runs it)
 OPSET = 17

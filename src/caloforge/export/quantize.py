@@ -24,14 +24,20 @@ import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import onnx
 import torch
 
+from caloforge._optional import require
 from caloforge.export.onnx_export import FP16_MAX_ABS
 from caloforge.export.source import draw_latents
 from caloforge.ioutil import atomic_path
+
+if TYPE_CHECKING:
+    import onnx
+else:
+    onnx = require("onnx", extra="export", purpose="ONNX quantization")
 
 #: ONNX operators that static quantization acts on
 STATIC_OPS = ("MatMul", "Gemm", "Conv", "ConvTranspose")

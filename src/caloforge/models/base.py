@@ -52,6 +52,7 @@ from caloforge.models.checkpoint import (
     OPTIMIZER_FILE,
     WEIGHTS_FILE,
     commit_set,
+    read_meta,
 )
 from caloforge.models.config import ModelConfig
 
@@ -424,39 +425,6 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, np.ndarray):
         return obj.tolist()
     raise TypeError(f"cannot store {type(obj).__name__} in {META_FILE}")
-
-
-def read_meta(directory: str | os.PathLike) -> dict[str, Any]:
-    """The ``model.json`` of a checkpoint directory, checked for the keys every model writes."""
-    path = Path(directory) / META_FILE
-    if not Path(directory).is_dir():
-        raise CheckpointError(
-            f"{directory}: not a model directory (expected {META_FILE} and {WEIGHTS_FILE})"
-        )
-    try:
-        meta = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise CheckpointError(
-            f"{path}: missing; is {directory} a trained model directory?"
-        ) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{path}: corrupt model description ({exc})") from None
-    if not isinstance(meta, dict):
-        raise CheckpointError(f"{path}: not a model description (expected a JSON object)")
-    missing = {"model", "config", "geometry"} - set(meta)
-    if missing:
-        raise CheckpointError(f"{path}: missing field(s) {', '.join(sorted(missing))}")
-    version = meta.get("format", 1)
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise CheckpointError(f"{path}: unknown format {version!r}")
-    if version > FORMAT_VERSION:
-        raise CheckpointError(
-            f"{path}: format {version} was written by a newer caloforge "
-            f"({meta.get('caloforge_version', '?')}); this one reads up to {FORMAT_VERSION}"
-        )
-    if not isinstance(meta["config"], dict):
-        raise CheckpointError(f"{path}: 'config' must be a JSON object of option: value")
-    return meta
 
 
 def load_generator(directory: str | os.PathLike) -> Generator:

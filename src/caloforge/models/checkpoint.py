@@ -14,11 +14,13 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import errno
+import json
 import os
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from caloforge.errors import CheckpointError
 
@@ -140,3 +142,36 @@ def commit_set(directory: str | os.PathLike, writers: Mapping[str, Callable[[Pat
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return final
+
+
+def read_meta(directory: str | os.PathLike) -> dict[str, Any]:
+    """The ``model.json`` of a checkpoint directory, checked for the keys every model writes."""
+    path = Path(directory) / META_FILE
+    if not Path(directory).is_dir():
+        raise CheckpointError(
+            f"{directory}: not a model directory (expected {META_FILE} and {WEIGHTS_FILE})"
+        )
+    try:
+        meta = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CheckpointError(
+            f"{path}: missing; is {directory} a trained model directory?"
+        ) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{path}: corrupt model description ({exc})") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path}: not a model description (expected a JSON object)")
+    missing = {"model", "config", "geometry"} - set(meta)
+    if missing:
+        raise CheckpointError(f"{path}: missing field(s) {', '.join(sorted(missing))}")
+    version = meta.get("format", 1)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise CheckpointError(f"{path}: unknown format {version!r}")
+    if version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: format {version} was written by a newer caloforge "
+            f"({meta.get('caloforge_version', '?')}); this one reads up to {FORMAT_VERSION}"
+        )
+    if not isinstance(meta["config"], dict):
+        raise CheckpointError(f"{path}: 'config' must be a JSON object of option: value")
+    return meta

@@ -169,6 +169,13 @@ class QGANSampler(nn.Module):
     sampled from its probabilities with the given uniforms, which is what a measurement does.
     """
 
+    # buffers (registered in __init__), declared for the type checker
+    pixel_of_voxel: torch.Tensor
+    fractions: torch.Tensor
+    energy_range: torch.Tensor
+    response: torch.Tensor
+    pixel_scale: torch.Tensor
+
     def __init__(
         self,
         circuit: QuantumCircuit,

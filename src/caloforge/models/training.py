@@ -29,11 +29,12 @@ the rest, the same way for every model:
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
 import torch
@@ -42,15 +43,47 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from caloforge.errors import CheckpointError, ConfigError
-from caloforge.models.checkpoint import FORMAT_VERSION, META_FILE, OPTIMIZER_FILE, WEIGHTS_FILE
+from caloforge.models.checkpoint import (
+    FORMAT_VERSION,
+    META_FILE,
+    OPTIMIZER_FILE,
+    WEIGHTS_FILE,
+    read_meta,
+)
+from caloforge.models.config import ModelConfig
 from caloforge.seeding import check_seed, derive_seed
 
 if TYPE_CHECKING:
     from caloforge.io import Showers
-    from caloforge.models.base import Generator
 
 #: per-epoch lists: ``epoch``, ``steps``, ``seconds``, losses and validation metrics
 History = dict[str, list[float]]
+
+
+class Trainable(Protocol):
+    """What the engine needs of a model (:class:`caloforge.models.base.Generator` has it all)."""
+
+    model_name: ClassVar[str]
+    config_class: ClassVar[type[ModelConfig] | None]
+    config: dict[str, Any]
+    state: dict[str, Any]
+
+    def modules(self) -> dict[str, torch.nn.Module]: ...
+
+    def initialize(self, seed: int) -> None: ...
+
+    def training_plan(
+        self, train: Showers, val: Showers | None, *, seed: int, fresh: bool
+    ) -> TrainingPlan: ...
+
+    def load_weights(self, directory: str | os.PathLike) -> None: ...
+
+    def save_checkpoint(
+        self,
+        directory: str | os.PathLike,
+        optimizers: dict[str, torch.optim.Optimizer],
+        extra: dict[str, torch.Tensor] | None = None,
+    ) -> Path: ...
 
 
 # --------------------------------------------------------------------------- options
@@ -271,11 +304,9 @@ def _check_state(path: Path, state: Any) -> dict[str, Any]:
     return state
 
 
-def load_for_resume(model: Generator, out_dir: Path) -> dict[str, torch.Tensor]:
+def load_for_resume(model: Trainable, out_dir: Path) -> dict[str, torch.Tensor]:
     """Load the checkpoint in ``out_dir`` into ``model`` (weights, state) after checking it
     belongs to it; returns the tensors of ``optimizer.safetensors``."""
-    from caloforge.models.base import read_meta
-
     meta_path = out_dir / META_FILE
     if not meta_path.is_file():
         raise CheckpointError(
@@ -340,7 +371,7 @@ def _append(history: History, record: Mapping[str, float], names: tuple[str, ...
 
 
 def train_model(
-    model: Generator,
+    model: Trainable,
     train: Showers,
     val: Showers | None,
     options: TrainOptions,
@@ -355,7 +386,7 @@ def train_model(
         return _train(model, train, val, options)
 
 
-def _train(model: Generator, train: Showers, val: Showers | None, o: TrainOptions) -> History:
+def _train(model: Trainable, train: Showers, val: Showers | None, o: TrainOptions) -> History:
     started = time.monotonic()
     resume_tensors: dict[str, torch.Tensor] = {}
     if o.resume:

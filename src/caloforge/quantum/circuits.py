@@ -31,13 +31,18 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 from itertools import combinations
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pennylane as qml
 import torch
 from torch import nn
 
+from caloforge._optional import require
 from caloforge.errors import ConfigError
+
+if TYPE_CHECKING:
+    import pennylane as qml
+else:
+    qml = require("pennylane", extra="quantum", purpose="the quantum-circuit models")
 
 ANSATZE = {"ry": 1, "ryrz": 2, "rot": 3}
 ENTANGLERS = ("linear", "ring", "all", "none")

@@ -8,13 +8,19 @@ return one logit per image, shape (B,).
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-import pennylane as qml
 import torch
 from torch import nn
 
+from caloforge._optional import require
 from caloforge.errors import ConfigError
 from caloforge.quantum.circuits import CircuitSpec, QuantumCircuit, apply_layer
+
+if TYPE_CHECKING:
+    import pennylane as qml
+else:
+    qml = require("pennylane", extra="quantum", purpose="the quantum-circuit models")
 
 #: default floor added before taking the log of a pixel fraction
 LOG_FLOOR = 1e-6

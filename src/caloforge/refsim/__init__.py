@@ -11,6 +11,7 @@ Energies in MeV, lengths in mm, angles in radians. The model and its limits: doc
 """
 
 from caloforge.refsim.detectors import Detector, Section, detector_names, get_detector
+from caloforge.refsim.files import simulate_to_file
 from caloforge.refsim.materials import MATERIALS, Material, Stack
 from caloforge.refsim.simulate import (
     SimulationPlan,
@@ -18,7 +19,6 @@ from caloforge.refsim.simulate import (
     chunk_seed,
     plan_simulation,
     simulate,
-    simulate_to_file,
 )
 from caloforge.refsim.version import REFSIM_VERSION
 

@@ -119,7 +119,7 @@ def deposit(
             rows = np.flatnonzero((k > 0) & (dep.energy[:, pos] > 0))
             if rows.size == 0:
                 continue
-            args = (
+            args: _Rows = (
                 rows,
                 dep.energy[rows, pos],
                 k[rows],
@@ -130,15 +130,25 @@ def deposit(
             if isinstance(layer, CylindricalLayer) and incidence.on_axis and sink is None:
                 many = args[2] > layer.n_voxels // 4
                 if np.any(many):
-                    _multinomial_cylindrical(block, layer, *(a[many] for a in args), rng)
+                    _multinomial_cylindrical(block, layer, *_subset(args, many), rng)
                 few = ~many
                 if np.any(few):
-                    _spots(block, layer, *(a[few] for a in args), centre, incidence, rng, max_spots)
+                    _spots(block, layer, *_subset(args, few), centre, incidence, rng, max_spots)
             else:
                 where = (sink, pos, float(layer_mid_mm[pos])) if sink is not None else None
                 _spots(block, layer, *args, centre, incidence, rng, max_spots, where)
         out[:, sl] = block
     return out
+
+
+#: Per-group arrays handed to the depositors: rows, energy (MeV), spots, p, r1, r2 (mm).
+_Rows = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def _subset(args: _Rows, mask: np.ndarray) -> _Rows:
+    """The groups of ``args`` selected by the boolean ``mask``."""
+    rows, energy, spots, p, r1, r2 = args
+    return rows[mask], energy[mask], spots[mask], p[mask], r1[mask], r2[mask]
 
 
 def _multinomial_cylindrical(

@@ -338,7 +338,7 @@ def _ds1_sections(with_hadronic: bool) -> tuple[Section, ...]:
         Section(_LAR_PB, 1, 16.0 * x0),
         Section(_LAR_PB, 1, 2.0 * x0),
     )
-    had = (Section(_TILE, 1, 1.5 * lam),)
+    had: tuple[Section, ...] = (Section(_TILE, 1, 1.5 * lam),)
     if with_hadronic:
         had += (Section(_TILE, 1, 4.1 * lam), Section(_TILE, 1, 1.8 * lam))
     return em + had

@@ -26,6 +26,8 @@ File attributes: ``layout = "caloforge-hits-1"``, ``geometry``, ``detector``, ``
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,12 +65,18 @@ class Hits:
     def __len__(self) -> int:
         return len(self.offsets) - 1
 
+    @classmethod
+    def from_fields(cls, offsets: np.ndarray, fields: Iterable[np.ndarray], attrs: dict) -> Hits:
+        """Hits from ``offsets`` and the per-hit arrays in the order x, y, z, energy, layer."""
+        x, y, z, energy, layer = fields
+        return cls(offsets, x, y, z, energy, layer, attrs=attrs)
+
     def shower(self, i: int) -> Hits:
         """The hits of shower ``i`` alone."""
         a, b = int(self.offsets[i]), int(self.offsets[i + 1])
-        return Hits(
+        return Hits.from_fields(
             np.array([0, b - a], dtype=np.int64),
-            *(getattr(self, f)[a:b] for f in _FIELDS),
+            (getattr(self, f)[a:b] for f in _FIELDS),
             attrs=dict(self.attrs),
         )
 
@@ -78,7 +86,7 @@ class Hits:
         counts = np.concatenate([np.diff(p.offsets) for p in parts])
         offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         arrays = [np.concatenate([getattr(p, f) for p in parts]) for f in _FIELDS]
-        return Hits(offsets, *arrays, attrs=dict(parts[0].attrs) if parts else {})
+        return Hits.from_fields(offsets, arrays, attrs=dict(parts[0].attrs) if parts else {})
 
 
 def voxel_index(
@@ -165,7 +173,9 @@ def keep_lit(geometry: Geometry, hits: Hits, showers: np.ndarray) -> Hits:
     keep[keep] = showers[row[keep], vox[keep]] > 0
     counts = np.bincount(row[keep], minlength=len(hits))
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    return Hits(offsets, *(getattr(hits, f)[keep] for f in _FIELDS), attrs=dict(hits.attrs))
+    return Hits.from_fields(
+        offsets, (getattr(hits, f)[keep] for f in _FIELDS), attrs=dict(hits.attrs)
+    )
 
 
 # --------------------------------------------------------------------------- files
@@ -177,7 +187,7 @@ class HitsWriter:
         self.attrs = {"layout": LAYOUT, **(attrs or {})}
         self.n_showers = 0
         self.n_hits = 0
-        self._ctx = None
+        self._ctx: AbstractContextManager[Path] | None = None
         self._file: h5py.File | None = None
 
     def __enter__(self) -> HitsWriter:
@@ -236,7 +246,9 @@ def read_hits(path: str | os.PathLike) -> tuple[np.ndarray, Hits]:
             if f.attrs.get("layout") != LAYOUT:
                 raise ShowerFileError(f"{path}: not a caloforge hits file (layout {LAYOUT!r})")
             e = f["incident_energies"][:]
-            hits = Hits(f["offsets"][:], *(f[name][:] for name in _FIELDS), attrs=dict(f.attrs))
+            hits = Hits.from_fields(
+                f["offsets"][:], (f[name][:] for name in _FIELDS), attrs=dict(f.attrs)
+            )
     except OSError as err:
         raise ShowerFileError(f"{path}: cannot read hits file ({err})") from None
     return e, hits

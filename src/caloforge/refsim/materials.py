@@ -108,11 +108,17 @@ class Stack:
     def is_homogeneous(self) -> bool:
         return self.passive is None or self.passive_mm <= 0
 
+    def _absorber(self) -> Material:
+        """The passive material of a sampling layer (callers check ``is_homogeneous`` first)."""
+        if self.passive is None:
+            raise ValueError("a homogeneous medium has no passive material")
+        return self.passive
+
     @property
     def parts(self) -> tuple[tuple[Material, float], ...]:
         if self.is_homogeneous:
             return ((self.active, self.active_mm),)
-        return ((self.passive, self.passive_mm), (self.active, self.active_mm))
+        return ((self._absorber(), self.passive_mm), (self.active, self.active_mm))
 
     @property
     def cell_mm(self) -> float:
@@ -184,7 +190,7 @@ class Stack:
         """e/mip estimate 1 / (1 + 0.007 (Z_passive - Z_active)); 1 for homogeneous media."""
         if self.is_homogeneous:
             return 1.0
-        return 1.0 / (1.0 + 0.007 * (self.passive.z - self.active.z))
+        return 1.0 / (1.0 + 0.007 * (self._absorber().z - self.active.z))
 
     @property
     def mip_mev_per_mm(self) -> float:
@@ -230,6 +236,4 @@ class Stack:
     def describe(self) -> str:
         if self.is_homogeneous:
             return f"{self.active.name} (homogeneous)"
-        return (
-            f"{self.passive_mm:g} mm {self.passive.name} + {self.active_mm:g} mm {self.active.name}"
-        )
+        return f"{self.passive_mm:g} mm {self._absorber().name} + {self.active_mm:g} mm {self.active.name}"

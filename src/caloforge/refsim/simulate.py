@@ -11,22 +11,21 @@ arguments reproduces the same file chunk by chunk.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Literal, overload
 
 import numpy as np
 
 from caloforge.energies import parse_energies
 from caloforge.errors import ConfigError
 from caloforge.geometry import CylindricalLayer
-from caloforge.io import Showers, ShowerWriter
+from caloforge.io import Showers
 from caloforge.refsim.deposit import MAX_SPOTS, Incidence, deposit
 from caloforge.refsim.detectors import Detector, get_detector
 from caloforge.refsim.em import em_deposits
 from caloforge.refsim.hadronic import pion_deposits
-from caloforge.refsim.hits import Hits, HitSink, HitsWriter, bin_hits, keep_lit
+from caloforge.refsim.hits import Hits, HitSink, bin_hits, keep_lit
 from caloforge.refsim.version import REFSIM_VERSION
 
 PRODUCER = "caloforge refsim"
@@ -62,10 +61,13 @@ def batch_size(detector: Detector) -> int:
 
 def _readout_extent(detector: Detector) -> float:
     """Largest distance from the z axis (mm) still read out in every layer."""
-    geo = detector.geo
-    if isinstance(geo.layers[0], CylindricalLayer):
-        return min(layer.r_edges[-1] for layer in geo.layers)
-    return min(min(layer.nx * layer.dx, layer.ny * layer.dy) / 2 for layer in geo.layers)
+    extents = []
+    for layer in detector.geo.layers:
+        if isinstance(layer, CylindricalLayer):
+            extents.append(float(layer.r_edges[-1]))
+        else:
+            extents.append(min(layer.nx * layer.dx, layer.ny * layer.dy) / 2)
+    return min(extents)
 
 
 def _check_incidence(detector: Detector, theta, phi, offset_mm) -> Incidence:
@@ -114,6 +116,42 @@ def _incident_energies(energies, n: int | None, seed: int) -> np.ndarray:
         bad = values[~np.isfinite(values) | (values <= 0)][0]
         raise ConfigError(f"incident energies must be finite and > 0 MeV, got {bad:g}")
     return parse_energies(values, values.size if n is None else n, seed=seed)
+
+
+@overload
+def simulate(
+    detector: str | Detector,
+    particle: str,
+    energies: str | float | Sequence[float] | np.ndarray,
+    *,
+    n: int | None = None,
+    seed: int = 0,
+    theta: float = 0.0,
+    phi: float = 0.0,
+    offset_mm: tuple[float, float] = (0.0, 0.0),
+    noise_mev: float = 0.0,
+    progress: bool = False,
+    max_spots: int = MAX_SPOTS,
+    return_hits: Literal[False] = False,
+) -> Showers: ...
+
+
+@overload
+def simulate(
+    detector: str | Detector,
+    particle: str,
+    energies: str | float | Sequence[float] | np.ndarray,
+    *,
+    n: int | None = None,
+    seed: int = 0,
+    theta: float = 0.0,
+    phi: float = 0.0,
+    offset_mm: tuple[float, float] = (0.0, 0.0),
+    noise_mev: float = 0.0,
+    progress: bool = False,
+    max_spots: int = MAX_SPOTS,
+    return_hits: Literal[True],
+) -> tuple[Showers, Hits]: ...
 
 
 def simulate(
@@ -178,7 +216,7 @@ def simulate(
     hit_blocks: list[Hits] = []
     exact = isinstance(geo.layers[0], CylindricalLayer) and incidence.on_axis
     cap = 2**62 if (return_hits and exact) else max_spots
-    bar = _progress(progress, len(e_inc), f"simulating {kind} in {det.name}")
+    bar = simulation_progress(progress, len(e_inc), f"simulating {kind} in {det.name}")
     with bar:
         task = bar.add_task("showers", total=len(e_inc)) if progress else None
         for start in starts:
@@ -309,83 +347,6 @@ def plan_simulation(
     return SimulationPlan(det, kind, total, attrs, tuple(chunks))
 
 
-def simulate_to_file(
-    path: str | os.PathLike,
-    detector: str | Detector,
-    particle: str,
-    energies: str | float | Sequence[float] | np.ndarray,
-    *,
-    n: int | None = None,
-    seed: int = 0,
-    chunk_size: int = 1000,
-    theta: float = 0.0,
-    phi: float = 0.0,
-    offset_mm: tuple[float, float] = (0.0, 0.0),
-    noise_mev: float = 0.0,
-    progress: bool = True,
-    workers: int | None = None,
-    scheduler: str | None = None,
-    hits_path: str | os.PathLike | None = None,
-) -> Path:
-    """Simulate showers chunk by chunk into a CaloChallenge-layout file, atomically.
-
-    The chunks are those of :func:`plan_simulation`. With ``workers`` or ``scheduler``
-    (``threads``, ``processes``, or a ``tcp://host:port`` dask.distributed address) they run in
-    parallel on Dask (:func:`caloforge.scaleout.write_simulation`) and the file is the same. It
-    appears under ``path`` only when complete; re-running with the same arguments rebuilds it
-    identically. With ``hits_path``, the energy spots of every shower are also written there as
-    a point cloud (:mod:`caloforge.refsim.hits` layout; serial only, and the showers are then
-    the binning of those hits). Returns ``path``.
-    """
-    plan = plan_simulation(
-        detector, particle, energies, n=n, seed=seed, chunk_size=chunk_size, theta=theta,
-        phi=phi, offset_mm=offset_mm, noise_mev=noise_mev,
-    )  # fmt: skip
-    if hits_path is not None:
-        if workers is not None or scheduler is not None:
-            raise ConfigError("hits are written serially: drop workers/scheduler to write hits")
-        if noise_mev > 0:
-            raise ConfigError("hits cannot be written with noise: noise has no position")
-        if Path(hits_path).resolve() == Path(path).resolve():
-            raise ConfigError(f"the hits file must differ from the shower file {path}")
-        return _write_with_hits(path, hits_path, plan, progress)
-    if workers is not None or scheduler is not None:
-        from caloforge.scaleout import DEFAULT_SCHEDULER, write_simulation
-
-        return write_simulation(
-            path, plan, workers=workers, scheduler=scheduler or DEFAULT_SCHEDULER,
-            progress=progress,
-        )  # fmt: skip
-    det, kind = plan.detector, plan.particle
-    bar = _progress(progress, plan.total, f"simulating {kind} in {det.name} -> {Path(path).name}")
-    with bar, ShowerWriter(path, det.geo.n_voxels, attrs=plan.attrs) as writer:
-        task = bar.add_task("showers", total=plan.total) if progress else None
-        for chunk in plan.chunks:
-            block = simulate(det, kind, **chunk)
-            writer.append(block.incident_energies, block.showers)
-            if task is not None:
-                bar.advance(task, chunk["n"])
-    return Path(path)
-
-
-def _write_with_hits(path, hits_path, plan: SimulationPlan, progress: bool) -> Path:
-    det, kind = plan.detector, plan.particle
-    bar = _progress(progress, plan.total, f"simulating {kind} in {det.name} -> {Path(path).name}")
-    with (
-        bar,
-        ShowerWriter(path, det.geo.n_voxels, attrs=plan.attrs) as writer,
-        HitsWriter(hits_path, attrs=plan.attrs) as hit_writer,
-    ):
-        task = bar.add_task("showers", total=plan.total) if progress else None
-        for chunk in plan.chunks:
-            block, hits = simulate(det, kind, **chunk, return_hits=True)
-            writer.append(block.incident_energies, block.showers)
-            hit_writer.append(block.incident_energies, hits)
-            if task is not None:
-                bar.advance(task, chunk["n"])
-    return Path(path)
-
-
 class _NoProgress:
     def __enter__(self):
         return self
@@ -400,7 +361,7 @@ class _NoProgress:
         return None
 
 
-def _progress(enabled: bool, total: int, label: str):
+def simulation_progress(enabled: bool, total: int, label: str):
     if not enabled:
         return _NoProgress()
     from rich.progress import (

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from scipy.special import expit
 
+from caloforge.geometry import CylindricalLayer
 from caloforge.io import Showers
 
 #: the samples the statistics describe: key -> (detector preset, particle, energy spec)
@@ -139,6 +140,8 @@ def compare_sample(showers: Showers, ref: dict[str, np.ndarray], *, seed: int = 
         rng = np.random.default_rng(seed)
         vm = transform_voxels(showers.showers, list(geo.layer_slices), rng).mean(axis=0)
         first = geo.layers[0]
+        if not isinstance(first, CylindricalLayer):
+            raise ValueError("the voxel-mean check needs a cylindrical geometry")
         shape = (geo.n_layers, first.n_alpha, first.n_radial)
         real_lr = ref["voxel_mean"].reshape(shape).mean(axis=1)
         sim_lr = vm.reshape(shape).mean(axis=1)
