@@ -36,7 +36,10 @@ def test_report_is_self_contained_and_complete(tmp_path):
     ref = _tiny_file(tmp_path / "ref.h5", 400, seed=1)
     gen = _tiny_file(tmp_path / "gen.h5", 300, seed=2, scale=1.1)
     out = tmp_path / "report"
-    m = evaluate(gen, ref, out_dir=out, geometry=TINY, seed=3, classifiers=("high", "low-normed"))
+    m = evaluate(
+        gen, ref, out_dir=out, geometry=TINY, seed=3, classifiers=("high", "low-normed"),
+        protocol="fast",
+    )  # fmt: skip
     saved = json.loads((out / "metrics.json").read_text())
     for key in (
         "geometry", "threshold_mev", "protocol", "seed", "n_reference", "n_generated",
@@ -57,7 +60,9 @@ def test_report_is_self_contained_and_complete(tmp_path):
     sources = re.findall(r"""(?:src|href)\s*=\s*['"]([^'"]*)""", page)
     assert sources and all(s.startswith("data:image/png;base64,") for s in sources)
     assert "<link" not in page and "<script" not in page
-    assert len(re.findall(r"<img ", page)) == len(saved["figures"]) == 18
+    # 4 first-screen figures (response, two profiles, voxel spectrum), 14 other feature
+    # histograms, 2 average-shower images
+    assert len(re.findall(r"<img ", page)) == len(saved["figures"]) == 20
     for fig in saved["figures"]:
         assert (out / fig["path"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
