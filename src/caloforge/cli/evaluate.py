@@ -50,6 +50,7 @@ def evaluate(
     ),
     no_classifier: bool = typer.Option(False, "--no-classifier", help="skip the classifier"),
     no_plots: bool = typer.Option(False, "--no-plots", help="skip the figures"),
+    no_distances: bool = typer.Option(False, "--no-distances", help="skip FPD and KPD"),
     prdc: bool = typer.Option(
         False, "--prdc", help="also compute precision, recall, density, coverage (official prdc)"
     ),
@@ -97,6 +98,7 @@ def evaluate(
         binning=binning,
         classifiers=() if no_classifier else tuple(classifier),
         plots=not no_plots,
+        distances=not no_distances,
         prdc_k=prdc_k if prdc else None,
         on_size_mismatch="raise" if strict_sizes else "subsample",
         progress=True,
