@@ -44,7 +44,9 @@ h1{font-size:1.5em;margin:0 0 4px 0} h2{margin-top:24px;border-bottom:1px solid 
 table{border-collapse:collapse;margin:8px 0 12px 0;font-size:0.9em}
 th,td{border:1px solid #ddd;padding:3px 9px;text-align:right} th{background:#f3f5f8}
 td.k,th.k{text-align:left}
-.verdict{display:flex;gap:16px;align-items:flex-start;margin:10px 0}
+.top{display:flex;flex-wrap:wrap;gap:24px;align-items:flex-start}
+.top .col{flex:1 1 420px} .top h2{margin-top:4px}
+.verdict{display:flex;gap:14px;align-items:flex-start;margin:10px 0}
 .badge{color:#fff;font-weight:700;font-size:1.3em;padding:10px 18px;border-radius:6px;
 white-space:nowrap}
 .grid{display:flex;flex-wrap:wrap;gap:8px}
@@ -187,15 +189,6 @@ def _layer_table(m: dict) -> list[str]:
                 parts.append(f"<td>{_fmt(seps.get(name))}{star}</td>")
             parts.append("</tr>")
         parts.append("</table>")
-        if extra:
-            parts.append(
-                "<p class='sub'>† caloforge extra, not one of the official separation powers.</p>"
-            )
-        if low_stats:
-            parts.append(
-                f"<p class='sub'>* fewer than {MIN_REFERENCE_ENTRIES} reference entries in the "
-                "bins: not used in the summary.</p>"
-            )
     binning = m.get("binning", {})
     per_shower = [k for k, (_, lid) in names.items() if lid is None]
     if per_shower:
@@ -211,11 +204,21 @@ def _layer_table(m: dict) -> list[str]:
                 if b
                 else ""
             )
+            star = ("*" if k in low_stats else "") + ("†" if k in extra else "")
             parts.append(
-                f"<tr><td class='k'>{e(k)}</td><td>{_fmt(seps[k])}</td>"
+                f"<tr><td class='k'>{e(k)}</td><td>{_fmt(seps[k])}{star}</td>"
                 f"<td class='k'>{e(bins)}</td></tr>"
             )
         parts.append("</table>")
+    if extra:
+        parts.append(
+            "<p class='sub'>† caloforge extra, not one of the official separation powers.</p>"
+        )
+    if low_stats & set(seps):
+        parts.append(
+            f"<p class='sub'>* fewer than {MIN_REFERENCE_ENTRIES} reference entries in the "
+            "bins: not used in the summary.</p>"
+        )
     return parts
 
 
@@ -246,15 +249,16 @@ def render_html(metrics: dict, out_dir: str | os.PathLike) -> str:
         f"<b>{e(m['geometry'])}</b> · voxel threshold {m['threshold_mev']:g} MeV · protocol "
         f"<b>{e(proto['name'])}</b> · binning <b>{e(m.get('binning_scheme', ''))}</b> · "
         f"seed {m['seed']} · caloforge {e(m['caloforge_version'])}</p>",
+        "<div class='top'><div class='col'>",
         *_verdict_html(m),
-        "<h2>Metrics</h2><table><tr><th class='k'>metric</th><th>value</th>"
-        "<th class='k'>how to read it</th></tr>",
+        "</div><div class='col'><h2>Metrics</h2><table><tr><th class='k'>metric</th>"
+        "<th>value</th><th class='k'>how to read it</th></tr>",
     ]
     for name, value, how in summary_rows(m):
         parts.append(
             f"<tr><td class='k'>{e(name)}</td><td>{value}</td><td class='k'>{e(how)}</td></tr>"
         )
-    parts.append("</table>")
+    parts.append("</table></div></div>")
     timing = m.get("timing")
     if timing:
         parts.append(
