@@ -252,6 +252,7 @@ def plot_pareto(path: str | Path, points: list[dict], *, metric: str) -> Path:
             )  # fmt: skip
             ax.legend(fontsize=10)
         ax.set_xscale("log")
+        ax.margins(x=0.2, y=0.12)  # room for the labels
         ax.set_xlabel("time per shower [s]")
         ax.set_ylabel(metric)
         return _save(fig, Path(path))
