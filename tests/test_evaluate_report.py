@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 
 import h5py
 import numpy as np
@@ -36,7 +38,10 @@ def test_report_is_self_contained_and_complete(tmp_path):
     ref = _tiny_file(tmp_path / "ref.h5", 400, seed=1)
     gen = _tiny_file(tmp_path / "gen.h5", 300, seed=2, scale=1.1)
     out = tmp_path / "report"
-    m = evaluate(gen, ref, out_dir=out, geometry=TINY, seed=3, classifiers=("high", "low-normed"))
+    m = evaluate(
+        gen, ref, out_dir=out, geometry=TINY, seed=3, classifiers=("high", "low-normed"),
+        protocol="fast",
+    )  # fmt: skip
     saved = json.loads((out / "metrics.json").read_text())
     for key in (
         "geometry", "threshold_mev", "protocol", "seed", "n_reference", "n_generated",
@@ -57,7 +62,9 @@ def test_report_is_self_contained_and_complete(tmp_path):
     sources = re.findall(r"""(?:src|href)\s*=\s*['"]([^'"]*)""", page)
     assert sources and all(s.startswith("data:image/png;base64,") for s in sources)
     assert "<link" not in page and "<script" not in page
-    assert len(re.findall(r"<img ", page)) == len(saved["figures"]) == 18
+    # 4 first-screen figures (response, two profiles, voxel spectrum), 14 other feature
+    # histograms, 2 average-shower images
+    assert len(re.findall(r"<img ", page)) == len(saved["figures"]) == 20
     for fig in saved["figures"]:
         assert (out / fig["path"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -138,3 +145,107 @@ def test_bad_inputs_give_one_clear_sentence(tmp_path):
     with pytest.raises(ConfigError, match="needs a threshold above 0 MeV"):
         evaluate(other, other, threshold=0.0, **quick)
     assert not out.exists()  # nothing was written by the failed calls
+
+
+@pytest.fixture(scope="module")
+def photons(tmp_path_factory):
+    """A small ds1-photons refsim pair (200 showers each), the generated one 5 % scaled up."""
+    root = tmp_path_factory.mktemp("photons")
+    for name, seed, scale in (("ref", 1, 1.0), ("gen", 2, 1.05)):
+        s = simulate("ds1-photons", "photon", "loguniform:1e3:1e5", n=200, seed=seed)
+        write_showers(root / f"{name}.h5", s.incident_energies, scale * s.showers, attrs=s.attrs)
+    return root / "gen.h5", root / "ref.h5"
+
+
+def _sections(page: str) -> tuple[int, int, int]:
+    return page.index("id='verdict'"), page.index("<h2>Metrics</h2>"), page.index("<details")
+
+
+def test_summary_mode_draws_only_the_first_screen(photons, tmp_path):
+    gen, ref = photons
+    m = evaluate(
+        gen, ref, out_dir=tmp_path / "s", classifiers=(), distances=False, summary=True,
+        thresholds=["sep.response<0.1", "sep.mean<0.5", "cls-high.auc<0.6"],
+        seconds_per_shower=2e-3,
+    )  # fmt: skip
+    assert [f["group"] for f in m["figures"]] == ["key"] * 4
+    assert [f["path"] for f in m["figures"]] == [
+        "figures/response_vs_e_inc.png", "figures/profile_longitudinal.png",
+        "figures/profile_radial.png", "figures/voxel_energy.png",
+    ]  # fmt: skip
+    assert sorted(p.name for p in (tmp_path / "s" / "figures").iterdir()) == sorted(
+        f["path"][8:] for f in m["figures"]
+    )
+    assert m["summary_only"] is True and m["timing"]["seconds_per_shower"] == 2e-3
+    # the 5 % scale shift moves the response histogram far beyond 0.1 (0.45 for 400 showers
+    # per sample in tests/fixtures/official); the classifier was not run
+    assert [c["passed"] for c in m["verdict"]["checks"]] == [False, True, None]
+    assert m["verdict"]["status"] == "fail"
+    prof = m["profiles"]
+    assert prof["longitudinal"]["layers"] == [0, 1, 2, 3, 12]
+    ratio = np.sum(prof["longitudinal"]["generated"]) / np.sum(prof["longitudinal"]["reference"])
+    assert 1.0 < ratio < 1.1  # independent samples, 5 % scale: well inside (1, 1.1)
+    page = (tmp_path / "s" / "index.html").read_text()
+    verdict_at, metrics_at, details_at = _sections(page)
+    assert verdict_at < metrics_at < page.index("Key physics plots") < details_at
+    assert ">FAIL<" in page and "Summary mode" in page
+    assert len(re.findall(r"<img ", page)) == 4
+    assert "<code>sep.response &lt; 0.1</code>" in page
+
+
+def test_report_without_plots_has_no_figures_and_no_matplotlib(photons, tmp_path):
+    gen, ref = photons
+    code = (
+        "import sys\n"
+        "from caloforge.evaluate import evaluate\n"
+        f"m = evaluate({str(gen)!r}, {str(ref)!r}, out_dir={str(tmp_path / 'r')!r},"
+        " classifiers=(), distances=False, plots=False)\n"
+        "print(m['figures'], sorted(k for k in sys.modules if k.startswith('matplotlib')))\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[] []"
+    page = (tmp_path / "r" / "index.html").read_text()
+    assert "<img" not in page and "No figures were drawn" in page
+    assert ">NO THRESHOLDS SET<" in page and "Published CaloChallenge values are not" in page
+    assert "<details id='separation-power'>" in page
+    assert not (tmp_path / "r" / "figures").exists()
+
+
+def test_cli_summary_pass_and_pareto(photons, tmp_path):
+    gen, ref = photons
+    runner = CliRunner()
+    base = ["evaluate", str(gen), "-r", str(ref), "--no-classifier", "--no-distances", "--summary"]
+    (tmp_path / "limits.json").write_text(json.dumps({"sep.mean": "<0.9"}))
+    for name, secs in (("fast", "0.001"), ("slow", "0.1")):
+        result = runner.invoke(app, [
+            *base, "-o", str(tmp_path / name), "--pass", "sep.response<0.9",
+            "--pass-file", str(tmp_path / "limits.json"), "--seconds-per-shower", secs,
+        ])  # fmt: skip
+        assert result.exit_code == 0, result.output
+        assert "verdict: PASS" in result.output
+    result = runner.invoke(app, [*base, "-o", str(tmp_path / "untimed")])
+    assert result.exit_code == 0, result.output
+    runs = [str(tmp_path / n) for n in ("fast", "slow", "untimed")]
+    png = tmp_path / "pareto.png"
+    result = runner.invoke(app, ["compare", *runs, "--pareto", str(png), "--metric", "sep.mean"])
+    assert result.exit_code == 0, result.output
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "untimed has no timing" in " ".join(result.output.split())
+    result = runner.invoke(app, ["compare", *runs, "--json", "--metric", "sep.mean"])
+    data = json.loads(result.output)
+    assert [(p["run"], p["seconds_per_shower"]) for p in data["pareto"]] == [
+        ("fast", 0.001), ("slow", 0.1)
+    ]  # fmt: skip
+    # same data, so the same mean separation power: only the faster run is on the front
+    assert [p["pareto"] for p in data["pareto"]] == [True, False]
+    assert data["rows"][2][-1] is None
+
+    bad = runner.invoke(app, [*base, "-o", str(tmp_path / "bad"), "--pass", "auc<0.6"])
+    assert isinstance(bad.exception, ConfigError) and "unknown metric 'auc'" in str(bad.exception)
+    assert not (tmp_path / "bad").exists()
+    bad = runner.invoke(app, ["compare", runs[2], "--pareto", str(tmp_path / "p.png")])
+    assert isinstance(bad.exception, ConfigError) and "no run has timing" in str(bad.exception)
+    assert not (tmp_path / "p.png").exists()

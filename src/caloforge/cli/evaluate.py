@@ -50,6 +50,7 @@ def evaluate(
     ),
     no_classifier: bool = typer.Option(False, "--no-classifier", help="skip the classifier"),
     no_plots: bool = typer.Option(False, "--no-plots", help="skip the figures"),
+    no_distances: bool = typer.Option(False, "--no-distances", help="skip FPD and KPD"),
     prdc: bool = typer.Option(
         False, "--prdc", help="also compute precision, recall, density, coverage (official prdc)"
     ),
@@ -57,12 +58,34 @@ def evaluate(
     strict_sizes: bool = typer.Option(
         False, "--strict-sizes", help="fail instead of subsampling when the sample sizes differ"
     ),
+    summary: bool = typer.Option(
+        False, "--summary", help="draw only the first screen's figures (quick); all metrics kept"
+    ),
+    pass_spec: str = typer.Option(
+        None,
+        "--pass",
+        help="pass/fail thresholds, comma-separated, e.g. 'cls-high.auc<0.6,fpd<0.05'",
+    ),
+    pass_file: Path = typer.Option(
+        None, "--pass-file", help='thresholds as JSON: ["cls-high.auc<0.6"] or {"fpd": "<0.05"}'
+    ),
+    seconds_per_shower: float = typer.Option(
+        None,
+        "--seconds-per-shower",
+        help="generation time per shower of GENERATED, recorded for `caloforge compare`",
+    ),
 ) -> None:
     """Compare GENERATED with a reference file: metrics.json and a self-contained index.html."""
     from caloforge.validate import number
 
     number(threshold, "--threshold", minimum=0.0, unit="MeV")
+    number(seconds_per_shower, "--seconds-per-shower", positive=True, unit="s")
     from caloforge.evaluate import evaluate as run_evaluation
+    from caloforge.evaluate.verdict import load_thresholds, parse_thresholds
+
+    limits = parse_thresholds(pass_spec) if pass_spec else []
+    if pass_file is not None:
+        limits += load_thresholds(pass_file)
 
     metrics = run_evaluation(
         generated,
@@ -75,9 +98,13 @@ def evaluate(
         binning=binning,
         classifiers=() if no_classifier else tuple(classifier),
         plots=not no_plots,
+        distances=not no_distances,
         prdc_k=prdc_k if prdc else None,
         on_size_mismatch="raise" if strict_sizes else "subsample",
         progress=True,
+        summary=summary,
+        thresholds=limits,
+        seconds_per_shower=seconds_per_shower,
     )
     title = (
         f"{generated} vs {reference} ({metrics['protocol']['name']} protocol, "
@@ -103,6 +130,17 @@ def evaluate(
     out.print(table)
     for note in metrics["notes"]:
         out.print(f"note: {escape(note)}")
+    verdict = metrics["verdict"]
+    if verdict["checks"]:
+        failed = [c for c in verdict["checks"] if c["passed"] is not True]
+        detail = "; ".join(
+            f"{c['metric']} = {'not computed' if c['value'] is None else format(c['value'], '.4g')}"
+            f" (needs {c['op']} {c['limit']:g})"
+            for c in failed
+        )
+        out.print(
+            f"verdict: {verdict['status'].upper()}" + (f" -- {escape(detail)}" if detail else "")
+        )
     out.print(
         f"wrote {escape(str(output / 'index.html'))} and {escape(str(output / 'metrics.json'))}"
     )
@@ -113,12 +151,30 @@ def compare(
     runs: list[Path] = typer.Argument(..., help="report directories written by evaluate"),
     as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
     markdown: Path = typer.Option(None, "--markdown", help="also write the table as Markdown"),
+    pareto: Path = typer.Option(
+        None, "--pareto", help="draw the fidelity against time-per-shower plane to this PNG"
+    ),
+    metric: str = typer.Option(
+        "cls-high.auc", "--metric", help="fidelity axis of the plane, e.g. cls-high.auc, fpd"
+    ),
+    timing: Path = typer.Option(
+        None,
+        "--timing",
+        help='JSON of seconds per shower by run name ({"RUN": s} or a bench rows file)',
+    ),
 ) -> None:
-    """Put the headline metrics of several evaluated runs in one table."""
+    """Put the headline metrics of several evaluated runs in one table and, with --pareto,
+    draw the CaloChallenge fidelity against time-per-shower plane."""
     from caloforge.evaluate import compare as compare_runs
+    from caloforge.evaluate.pareto import load_timings
     from caloforge.ioutil import atomic_path
 
-    result = compare_runs(runs)
+    if pareto is not None and pareto.suffix.lower() != ".png":
+        from caloforge.errors import ConfigError
+
+        raise ConfigError(f"--pareto must name a .png file, got {pareto}")
+    timings = load_timings(timing) if timing is not None else None
+    result = compare_runs(runs, metric=metric, timings=timings, pareto_png=pareto)
     if markdown is not None:
         with atomic_path(markdown) as tmp:
             tmp.write_text(result.to_markdown() + "\n")
@@ -135,6 +191,8 @@ def compare(
     out.print(table)
     for note in result.notes:
         out.print(f"note: {escape(note)}")
+    if pareto is not None:
+        out.print(f"wrote {escape(str(pareto))} ({len(result.pareto)} runs on the plane)")
 
 
 @app.command()

@@ -6,7 +6,8 @@ By default every number is the one the official CaloChallenge evaluation code co
 Typical use::
 
     from caloforge.evaluate import evaluate
-    metrics = evaluate("gen.h5", "ref.h5", out_dir="report/")   # writes index.html, metrics.json
+    metrics = evaluate("gen.h5", "ref.h5", out_dir="report/")   # official protocol (GPU-sized)
+    metrics = evaluate("gen.h5", "ref.h5", out_dir="quick/", protocol="fast", summary=True)
 
 The modules, each with one job:
 
@@ -17,7 +18,11 @@ The modules, each with one job:
 ``distances``       FPD (extrapolated in 1/N) and KPD (unbiased MMD^2, polynomial kernel)
 ``multiclass``      one classifier over the reference and several generated samples
 ``prdc``            precision, recall, density, coverage of the voxels (official ``prdc``)
-``plots``           the report's figures (matplotlib + mplhep)
+``profiles``        response per energy, longitudinal and radial profiles (numbers only)
+``verdict``         pass/fail of user thresholds (``--pass 'cls-high.auc<0.6'``)
+``pareto``          fidelity against time-per-shower points for ``compare --pareto``
+``page``            the self-contained ``index.html`` (verdict first, detail collapsed)
+``plots``           the report's figures (matplotlib on local Agg canvases)
 ``report``          :func:`evaluate` and :func:`compare`
 ==================  ===============================================================
 

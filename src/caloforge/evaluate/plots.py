@@ -1,4 +1,9 @@
-"""Figures of the evaluation report (matplotlib, mplhep ROOT style, PNG).
+"""Figures of the evaluation report (matplotlib, PNG), drawn on local Agg canvases.
+
+Each figure is a :class:`matplotlib.figure.Figure` printed through its own
+:class:`~matplotlib.backends.backend_agg.FigureCanvasAgg`: this module neither imports
+``matplotlib.pyplot`` nor sets the global backend, and it is imported only when figures are
+drawn.
 
 * :func:`plot_feature`: one feature in one layer -- the reference as a filled histogram, the
   generated sample as a line, both unit area, with a ratio panel (generated / reference, error
@@ -6,36 +11,52 @@
 * :func:`plot_layer_images`: the average shower of one layer, reference | generated | ratio,
   drawn in (alpha, r) for cylindrical layers and in (x, y) for Cartesian ones;
 * :func:`plot_response`: mean response E_tot/E_inc and resolution std/mean of E_tot per
-  incident-energy bin.
+  incident-energy bin;
+* :func:`plot_longitudinal`, :func:`plot_radial`: mean energy per layer and per unit radius;
+* :func:`plot_pareto`: a fidelity metric against time per shower for several runs.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib import rc_context
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import LogNorm, Normalize
+from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import mplhep as hep  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.colors import LogNorm  # noqa: E402
-from matplotlib.ticker import NullFormatter  # noqa: E402
+from caloforge.evaluate.histograms import Binning, density
+from caloforge.evaluate.profiles import response_table  # noqa: F401  (kept importable here)
+from caloforge.geometry import CylindricalLayer, Geometry
+from caloforge.ioutil import atomic_path
 
-from caloforge.evaluate.histograms import Binning, density  # noqa: E402
-from caloforge.geometry import CylindricalLayer, Geometry  # noqa: E402
-from caloforge.ioutil import atomic_path  # noqa: E402
-
-STYLE = hep.style.ROOT
+#: a plain ROOT-like look (ticks inside on all sides), applied per figure
+STYLE = {
+    "font.size": 12, "axes.labelsize": 12, "xtick.direction": "in", "ytick.direction": "in",
+    "xtick.top": True, "ytick.right": True, "xtick.minor.visible": True,
+    "ytick.minor.visible": True, "legend.frameon": False, "axes.grid": False,
+}  # fmt: skip
 DPI = 72
 REF_COLOUR, GEN_COLOUR = "#9fb8d6", "#c0392b"
 
 
-def _save(fig, path: Path) -> Path:
+def _figure(figsize: tuple[float, float]) -> Figure:
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=DPI, format="png", bbox_inches="tight", pad_inches=0.08)
-    plt.close(fig)
     return path
+
+
+def _hist(ax, values, edges, *, fill: bool, **kwargs) -> None:
+    ax.stairs(values, edges, fill=fill, **kwargs)
 
 
 def plot_feature(
@@ -50,19 +71,14 @@ def plot_feature(
     """Unit-area histograms of one feature with a generated/reference ratio panel."""
     edges = binning.edges
     h_ref, h_gen = density(ref_counts, edges), density(gen_counts, edges)
-    with plt.style.context(STYLE):
-        fig, (top, bottom) = plt.subplots(
-            2,
-            1,
-            figsize=(6, 5.2),
-            sharex=True,
-            gridspec_kw={"height_ratios": [3, 1], "hspace": 0.05},
+    with rc_context(STYLE):
+        fig = _figure((6, 5.2))
+        top, bottom = fig.subplots(
+            2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1], "hspace": 0.05}
         )
-        hep.histplot(h_ref, edges, ax=top, histtype="fill", color=REF_COLOUR, label=labels[0])
+        _hist(top, h_ref, edges, fill=True, color=REF_COLOUR, label=labels[0])
         gen_label = labels[1] if separation is None else f"{labels[1]} (S = {separation:.4f})"
-        hep.histplot(
-            h_gen, edges, ax=top, histtype="step", color=GEN_COLOUR, lw=1.8, label=gen_label
-        )
+        _hist(top, h_gen, edges, fill=False, color=GEN_COLOUR, lw=1.8, label=gen_label)
         top.set_ylabel("a.u.")
         top.legend(fontsize=11, loc="best")
         if binning.log:
@@ -85,10 +101,11 @@ def plot_feature(
 def _layer_panels(geometry: Geometry, pos: int, n: int):
     layer = geometry.layers[pos]
     if isinstance(layer, CylindricalLayer):
-        fig = plt.figure(figsize=(12, 4.2))
+        fig = _figure((12, 4.2))
         axes = [fig.add_subplot(1, n, i + 1, projection="polar") for i in range(n)]
     else:
-        fig, axes = plt.subplots(1, n, figsize=(12, 4.2))
+        fig = _figure((12, 4.2))
+        axes = fig.subplots(1, n)
     return fig, list(axes)
 
 
@@ -122,7 +139,7 @@ def plot_layer_images(
     sl = geometry.layer_slices[pos]
     ref, gen = np.asarray(ref_mean)[sl], np.asarray(gen_mean)[sl]
     positive = np.concatenate([ref[ref > 0], gen[gen > 0]])
-    with plt.style.context(STYLE):
+    with rc_context(STYLE):
         fig, axes = _layer_panels(geometry, pos, 3)
         if positive.size:
             norm = LogNorm(vmin=max(positive.min(), positive.max() * 1e-6), vmax=positive.max())
@@ -131,9 +148,7 @@ def plot_layer_images(
                 ax.set_title(f"{title}", fontsize=12)
             fig.colorbar(mesh, ax=axes[:2], shrink=0.8, label="mean energy [MeV]")
             ratio = np.divide(gen, ref, out=np.full_like(gen, np.nan), where=ref > 0)
-            rmesh = _draw_layer(
-                axes[2], geometry, pos, ratio, matplotlib.colors.Normalize(vmin=0.5, vmax=1.5)
-            )
+            rmesh = _draw_layer(axes[2], geometry, pos, ratio, Normalize(vmin=0.5, vmax=1.5))
             rmesh.set_cmap("coolwarm")
             axes[2].set_title("generated / reference", fontsize=12)
             fig.colorbar(rmesh, ax=axes[2], shrink=0.8)
@@ -145,70 +160,11 @@ def plot_layer_images(
         return _save(fig, Path(path))
 
 
-def response_table(
-    e_inc_ref: np.ndarray,
-    e_tot_ref: np.ndarray,
-    e_inc_gen: np.ndarray,
-    e_tot_gen: np.ndarray,
-    *,
-    max_discrete: int = 20,
-    n_bins: int = 10,
-) -> dict:
-    """Mean response and resolution per incident-energy bin for both samples.
-
-    Bins are the distinct reference energies when there are at most ``max_discrete`` of them
-    (dataset 1), else ``n_bins`` log bins over the reference range.
-
-    Returns:
-        ``{"edges" or "energies": [...], "reference": {"e_inc", "response", "resolution", "n"},
-        "generated": {...}}`` with lists per bin; resolution is std(E_tot) / mean(E_tot).
-    """
-    distinct = np.unique(e_inc_ref)
-    if len(distinct) <= max_discrete:
-
-        def assign(e):
-            idx = np.searchsorted(distinct, e)
-            idx = np.clip(idx, 0, len(distinct) - 1)
-            return np.where(np.isclose(distinct[idx], e, rtol=1e-6), idx, -1)
-
-        n, out = len(distinct), {"energies": distinct.tolist()}
-    else:
-        edges = np.logspace(np.log10(e_inc_ref.min()), np.log10(e_inc_ref.max()), n_bins + 1)
-
-        def assign(e):
-            idx = np.searchsorted(edges, e, side="right") - 1
-            idx[e == edges[-1]] = n_bins - 1
-            return np.where((idx >= 0) & (idx < n_bins), idx, -1)
-
-        n, out = n_bins, {"edges": edges.tolist()}
-    for key, e_inc, e_tot in (
-        ("reference", e_inc_ref, e_tot_ref),
-        ("generated", e_inc_gen, e_tot_gen),
-    ):
-        idx = assign(np.asarray(e_inc))
-        rows = {"e_inc": [], "response": [], "resolution": [], "n": []}
-        for b in range(n):
-            sel = idx == b
-            count = int(sel.sum())
-            mean_tot = float(e_tot[sel].mean()) if count else float("nan")
-            rows["e_inc"].append(float(np.median(e_inc[sel])) if count else float("nan"))
-            rows["response"].append(
-                float((e_tot[sel] / e_inc[sel]).mean()) if count else float("nan")
-            )
-            rows["resolution"].append(
-                float(e_tot[sel].std() / mean_tot) if count > 1 and mean_tot > 0 else float("nan")
-            )
-            rows["n"].append(count)
-        out[key] = rows
-    return out
-
-
 def plot_response(path: str | Path, table: dict, *, labels=("reference", "generated")) -> Path:
     """Mean response and resolution against incident energy from :func:`response_table`."""
-    with plt.style.context(STYLE):
-        fig, (top, bottom) = plt.subplots(
-            2, 1, figsize=(6, 6), sharex=True, gridspec_kw={"hspace": 0.08}
-        )
+    with rc_context(STYLE):
+        fig = _figure((6, 6))
+        top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"hspace": 0.08})
         for key, label, style in (
             ("reference", labels[0], {"color": "#1f4e79", "marker": "s", "ls": "-"}),
             (
@@ -226,4 +182,77 @@ def plot_response(path: str | Path, table: dict, *, labels=("reference", "genera
         bottom.set_ylabel("std / mean of E_tot", fontsize=12)
         bottom.set_xlabel("E_inc [MeV]", fontsize=12)
         top.legend(fontsize=11)
+        return _save(fig, Path(path))
+
+
+def plot_longitudinal(
+    path: str | Path, profile: dict, *, labels=("reference", "generated")
+) -> Path:
+    """Mean energy per layer (MeV) from :func:`~caloforge.evaluate.profiles.longitudinal_profile`."""
+    pos = np.arange(len(profile["layers"]))
+    with rc_context(STYLE):
+        fig = _figure((6, 4.4))
+        ax = fig.subplots()
+        edges = np.arange(len(pos) + 1) - 0.5
+        _hist(ax, profile["reference"], edges, fill=True, color=REF_COLOUR, label=labels[0])
+        _hist(
+            ax, profile["generated"], edges, fill=False, color=GEN_COLOUR, lw=1.8, label=labels[1]
+        )
+        ax.set_xticks(pos, [str(lid) for lid in profile["layers"]])
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.tick_params(axis="x", which="minor", bottom=False, top=False)
+        if max(profile["reference"] + profile["generated"], default=0) > 0:
+            ax.set_yscale("log")
+        ax.set_xlabel("layer")
+        ax.set_ylabel("mean energy per shower [MeV]")
+        ax.legend(fontsize=11)
+        return _save(fig, Path(path))
+
+
+def plot_radial(path: str | Path, profile: dict, *, labels=("reference", "generated")) -> Path:
+    """Mean energy per unit radius (MeV/mm) from :func:`~caloforge.evaluate.profiles.radial_profile`."""
+    edges = np.asarray(profile["edges"], dtype=float)
+    with rc_context(STYLE):
+        fig = _figure((6, 4.4))
+        ax = fig.subplots()
+        _hist(ax, profile["reference"], edges, fill=True, color=REF_COLOUR, label=labels[0])
+        _hist(
+            ax, profile["generated"], edges, fill=False, color=GEN_COLOUR, lw=1.8, label=labels[1]
+        )
+        if max(profile["reference"] + profile["generated"], default=0) > 0:
+            ax.set_yscale("log")
+        if edges[0] >= 0 and edges[1] > 0 and edges[-1] / edges[1] > 50:
+            ax.set_xscale("symlog", linthresh=edges[1], linscale=0.5)
+        ax.set_xlim(edges[0], edges[-1])
+        ax.set_xlabel("r [mm] (all layers)")
+        ax.set_ylabel("mean energy per shower [MeV / mm]")
+        ax.legend(fontsize=11)
+        return _save(fig, Path(path))
+
+
+def plot_pareto(path: str | Path, points: list[dict], *, metric: str) -> Path:
+    """``metric`` of each run against its time per shower (log x), one labelled marker per
+    point (dicts with ``run``, ``seconds_per_shower``, ``value``); the lower-left front (lower
+    is better for both axes) joined by a line."""
+    with rc_context(STYLE):
+        fig = _figure((6.5, 4.8))
+        ax = fig.subplots()
+        xs = np.array([p["seconds_per_shower"] for p in points], dtype=float)
+        ys = np.array([p["value"] for p in points], dtype=float)
+        ax.scatter(xs, ys, color=GEN_COLOUR, zorder=3)
+        for p, x, y in zip(points, xs, ys, strict=True):
+            ax.annotate(p["run"], (x, y), textcoords="offset points", xytext=(5, 5), fontsize=10)
+        front = [p for p in points if p.get("pareto")]
+        if len(front) > 1:
+            order = np.argsort([p["seconds_per_shower"] for p in front])
+            ax.plot(
+                [front[i]["seconds_per_shower"] for i in order],
+                [front[i]["value"] for i in order],
+                color="grey", ls="--", lw=1, zorder=2, label="Pareto front",
+            )  # fmt: skip
+            ax.legend(fontsize=10)
+        ax.set_xscale("log")
+        ax.margins(x=0.2, y=0.12)  # room for the labels
+        ax.set_xlabel("time per shower [s]")
+        ax.set_ylabel(metric)
         return _save(fig, Path(path))

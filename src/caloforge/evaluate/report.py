@@ -6,7 +6,8 @@ classifier tests, FPD and KPD, draws the figures and writes
 
 * ``metrics.json``: every number, the protocol and the notes (what was subsampled and why);
 * ``index.html``: a self-contained page (CSS inline, figures embedded as base64 PNG data URIs)
-  that opens in a browser with no server: the metrics table first, then the figures;
+  that opens in a browser with no server: the verdict and the key physics plots first, the
+  per-layer detail in collapsible sections (:mod:`caloforge.evaluate.page`);
 * ``figures/*.png``: the figures as files.
 
 :func:`compare` puts the headline numbers of several evaluated runs in one table.
@@ -14,13 +15,11 @@ classifier tests, FPD and KPD, draws the figures and writes
 
 from __future__ import annotations
 
-import base64
-import html
 import json
 import math
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +47,9 @@ from caloforge.evaluate.histograms import (
     separation_power,
     separation_powers,
 )
+from caloforge.evaluate.page import GROUPS, MIN_REFERENCE_ENTRIES, render_html
+from caloforge.evaluate.profiles import longitudinal_profile, radial_profile, response_table
+from caloforge.evaluate.verdict import Threshold, metric_value, parse_threshold, verdict
 from caloforge.geometry import Geometry, match_geometry, resolve_geometry
 from caloforge.io import Showers, inspect_file, iter_showers
 from caloforge.ioutil import atomic_path
@@ -56,13 +58,6 @@ from caloforge.outputs import writes_dir
 Source = str | os.PathLike | Showers
 #: voxel inputs of the low-level classifiers are capped at this many bytes (both samples)
 LOW_LEVEL_MEMORY_BYTES = 4 * 2**30
-#: features whose reference histogram has fewer entries in range are left out of the summary
-MIN_REFERENCE_ENTRIES = 50
-#: the feature groups in report order
-GROUPS = (
-    "response", "response_E", "E_tot", "voxel_energy", "E_layer", "sparsity", "EC_eta", "EC_phi",
-    "width_eta", "width_phi", "EC_r", "width_r",
-)  # fmt: skip
 
 
 # --------------------------------------------------------------------------- inputs
@@ -225,7 +220,7 @@ def evaluate(
     *,
     out_dir: str | os.PathLike,
     geometry: str | Geometry | None = None,
-    protocol: str = "fast",
+    protocol: str = "calochallenge",
     seed: int = 0,
     threshold: float | None = None,
     binning: str = "official",
@@ -237,6 +232,9 @@ def evaluate(
     on_size_mismatch: str = "subsample",
     labels: tuple[str, str] = ("reference", "generated"),
     progress: bool = False,
+    summary: bool = False,
+    thresholds: Sequence[Threshold | str] = (),
+    seconds_per_shower: float | None = None,
 ) -> dict:
     """Compare a generated shower sample with a reference one and write the report.
 
@@ -245,7 +243,8 @@ def evaluate(
         out_dir: directory for ``metrics.json``, ``index.html`` and ``figures/``.
         geometry: built-in name, binning XML or :class:`Geometry`; by default the files'
             ``geometry`` attribute or the only built-in with their voxel count.
-        protocol: ``fast`` (CPU default) or ``calochallenge`` (the 2022 challenge settings).
+        protocol: ``calochallenge`` (default: the official 2022 procedure, a GPU-sized job)
+            or ``fast`` (caloforge's cheaper CPU classifier and distance batches).
         seed: seeds subsampling, the classifier and the FPD/KPD batches.
         threshold: voxel threshold in MeV; default 1 MeV (dataset 1), 0.5e-3 / 0.033 MeV
             (datasets 2, 3) and 0 for other geometries, as the official code.
@@ -263,11 +262,27 @@ def evaluate(
             sample, and a note says so) or ``raise`` (a :class:`ConfigError`).
         labels: legend names of the reference and generated samples.
         progress: show rich progress bars.
+        summary: draw only the first screen's figures (response, profiles, voxel spectrum),
+            not the per-layer ones; every metric is still computed.
+        thresholds: pass/fail limits, :class:`Threshold` or strings such as
+            ``"cls-high.auc<0.6"`` (:mod:`caloforge.evaluate.verdict`); the result is
+            ``metrics["verdict"]``.
+        seconds_per_shower: generation time per shower of the generated sample, recorded as
+            ``timing`` for ``caloforge compare``'s Pareto view (not measured here).
 
     Returns:
         the metrics dictionary also written to ``metrics.json``.
     """
     proto = get_protocol(protocol)
+    limits = [t if isinstance(t, Threshold) else parse_threshold(t) for t in thresholds]
+    for t in limits:
+        metric_value({}, t.metric)  # an unknown metric name fails before any work
+    if seconds_per_shower is not None and not (
+        isinstance(seconds_per_shower, int | float) and 0 < seconds_per_shower < math.inf
+    ):
+        raise ConfigError(
+            f"seconds_per_shower must be a positive number, got {seconds_per_shower!r}"
+        )
     for mode in classifiers:
         if mode not in INPUT_MODES:
             raise ConfigError(
@@ -396,11 +411,13 @@ def evaluate(
             }
             for key, s in (("reference", ref), ("generated", gen))
         }
-        from caloforge.evaluate.plots import response_table
-
         metrics["response_per_energy"] = response_table(
             ref.features.e_inc, ref.features.e_tot, gen.features.e_inc, gen.features.e_tot
         )
+        metrics["profiles"] = {
+            "longitudinal": longitudinal_profile(ref.features.e_layer, gen.features.e_layer, geo),
+            "radial": radial_profile(ref.mean_shower, gen.mean_shower, geo),
+        }
 
         # ---- classifier tests
         metrics["classifier"] = {}
@@ -517,12 +534,18 @@ def evaluate(
         figures: list[dict] = []
         if plots:
             figures = _draw_figures(
-                out / "figures", ref, gen, geo, all_binnings, seps, pairs,
-                metrics["response_per_energy"], labels, bars,
+                out / "figures", ref, gen, geo, all_binnings, seps, pairs, metrics, labels,
+                bars, summary,
             )  # fmt: skip
         metrics["figures"] = figures
+        metrics["summary_only"] = bool(summary and plots)
+        if seconds_per_shower is not None:
+            metrics["timing"] = {
+                "seconds_per_shower": float(seconds_per_shower), "source": "evaluate argument"
+            }  # fmt: skip
         metrics["notes"] = notes
 
+    metrics["verdict"] = verdict(_clean(metrics), limits)
     metrics = _clean(metrics)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "metrics.json") as tmp:
@@ -540,269 +563,82 @@ def _draw_figures(
     binnings: dict[str, Binning],
     seps: dict[str, float],
     pairs: dict[str, tuple[np.ndarray, np.ndarray]],
-    response_rows: dict,
+    metrics: dict,
     labels: tuple[str, str],
     bars: _Progress,
+    summary: bool,
 ) -> list[dict]:
-    from caloforge.evaluate.plots import plot_feature, plot_layer_images, plot_response
+    """Draw the figures; ``summary``: only the first screen's (group ``key``)."""
+    from caloforge.evaluate.plots import (
+        plot_feature,
+        plot_layer_images,
+        plot_longitudinal,
+        plot_radial,
+        plot_response,
+    )
 
-    tick = bars.task("figures", len(binnings) + geo.n_layers + 1)
-    figures = []
-    for name, binning in binnings.items():
-        if not np.all(np.isfinite(binning.edges)):  # an empty reference layer: nothing to draw
-            tick(1)
-            continue
+    def entry(path: Path, group: str, layer, title: str) -> dict:
+        return {"path": f"figures/{path.name}", "group": group, "layer": layer, "title": title}
+
+    detail = [] if summary else [n for n in binnings if n != "voxel_energy"]
+    tick = bars.task("figures", 4 + len(detail) + (0 if summary else geo.n_layers))
+    profiles = metrics["profiles"]
+    figures = [
+        entry(
+            plot_response(fig_dir / "response_vs_e_inc.png", metrics["response_per_energy"],
+                          labels=labels),
+            "key", None, "response and resolution against E_inc",
+        ),
+        entry(
+            plot_longitudinal(fig_dir / "profile_longitudinal.png", profiles["longitudinal"],
+                              labels=labels),
+            "key", None, "mean longitudinal profile",
+        ),
+        entry(
+            plot_radial(fig_dir / "profile_radial.png", profiles["radial"], labels=labels),
+            "key", None, "mean radial profile",
+        ),
+    ]  # fmt: skip
+    tick(3)
+    voxel = binnings["voxel_energy"]
+    if np.all(np.isfinite(voxel.edges)):
         path = plot_feature(
-            fig_dir / f"{name}.png", *pairs[name], binning, separation=seps[name], labels=labels
-        )
-        figures.append(
-            {
-                "path": f"figures/{path.name}",
-                "group": binning.group,
-                "layer": binning.layer,
-                "title": binning.label,
-            }
-        )
-        tick(1)
-    for pos, lid in enumerate(geo.layer_ids):
-        path = plot_layer_images(
-            fig_dir / f"image_layer_{lid}.png",
-            ref.mean_shower,
-            gen.mean_shower,
-            geo,
-            pos,
-            labels=labels,
-        )
-        figures.append(
-            {
-                "path": f"figures/{path.name}",
-                "group": "image",
-                "layer": int(lid),
-                "title": f"average shower, layer {lid}",
-            }
-        )
-        tick(1)
-    path = plot_response(fig_dir / "response_vs_e_inc.png", response_rows, labels=labels)
-    figures.insert(
-        0,
-        {
-            "path": f"figures/{path.name}",
-            "group": "response_vs_e_inc",
-            "layer": None,
-            "title": "response and resolution against E_inc",
-        },
-    )
+            fig_dir / "voxel_energy.png", *pairs["voxel_energy"], voxel,
+            separation=seps["voxel_energy"], labels=labels,
+        )  # fmt: skip
+        figures.append(entry(path, "key", None, "voxel energy spectrum"))
     tick(1)
+    for name in detail:
+        binning = binnings[name]
+        if np.all(np.isfinite(binning.edges)):  # an empty reference layer: nothing to draw
+            path = plot_feature(
+                fig_dir / f"{name}.png", *pairs[name], binning, separation=seps[name],
+                labels=labels,
+            )  # fmt: skip
+            figures.append(entry(path, binning.group, binning.layer, binning.label))
+        tick(1)
+    if not summary:
+        for pos, lid in enumerate(geo.layer_ids):
+            path = plot_layer_images(
+                fig_dir / f"image_layer_{lid}.png", ref.mean_shower, gen.mean_shower, geo, pos,
+                labels=labels,
+            )  # fmt: skip
+            figures.append(entry(path, "image", int(lid), f"average shower, layer {lid}"))
+            tick(1)
     return figures
-
-
-# --------------------------------------------------------------------------- HTML
-_CSS = """
-body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px auto;max-width:1200px;
-color:#222;padding:0 16px}
-h1{font-size:1.6em;margin-bottom:4px} h2{margin-top:32px;border-bottom:1px solid #ddd}
-.sub{color:#666;margin-top:0}
-table{border-collapse:collapse;margin:8px 0 16px 0;font-size:0.92em}
-th,td{border:1px solid #ddd;padding:4px 10px;text-align:right} th{background:#f3f5f8}
-td.k,th.k{text-align:left}
-.grid{display:flex;flex-wrap:wrap;gap:8px}
-.grid figure{margin:0;border:1px solid #eee;padding:4px}
-.grid img{width:360px;display:block} .wide img{width:100%;max-width:1100px}
-figcaption{font-size:0.8em;color:#555;text-align:center}
-.notes li{margin:2px 0} .bad{color:#b03a2e;font-weight:600} .good{color:#1e8449}
-"""
-
-
-def _fmt(value, digits: int = 4) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.{digits}g}" if abs(value) < 1e-3 and value != 0 else f"{value:.{digits}f}"
-    return html.escape(str(value))
-
-
-def _img(out_dir: Path, rel: str) -> str:
-    data = base64.b64encode((out_dir / rel).read_bytes()).decode("ascii")
-    return f"data:image/png;base64,{data}"
-
-
-def _summary_rows(m: dict) -> list[tuple[str, str, str]]:
-    """(metric, value, how to read it) rows of the headline table."""
-    rows = []
-    for mode, c in m.get("classifier", {}).items():
-        rows.append((
-            f"classifier AUC ({mode})",
-            f"{c['auc']:.4f} ± {c['auc_null_sigma']:.4f}",
-            "0.5 = indistinguishable; ± is the spread for a perfect generator",
-        ))  # fmt: skip
-        rows.append(
-            (f"classifier JSD ({mode})", _fmt(c["jsd"]), "0 = indistinguishable, 1 = separable")
-        )
-    if "fpd" in m:
-        rows.append(
-            (
-                "FPD",
-                f"{_fmt(m['fpd']['value'])} ± {_fmt(m['fpd']['error'])}",
-                "0 = same feature distributions",
-            )
-        )
-    if "kpd" in m:
-        rows.append(
-            (
-                "KPD",
-                f"{_fmt(m['kpd']['value'])} ± {_fmt(m['kpd']['error'])}",
-                "0 = same feature distributions",
-            )
-        )
-    if "prdc" in m:
-        p = m["prdc"]
-        rows.append((
-            f"precision / recall (k={p['nearest_k']})",
-            f"{p['precision']:.4f} / {p['recall']:.4f}",
-            "1 / 1 for a perfect generator (official prdc mode)",
-        ))  # fmt: skip
-        rows.append((
-            "density / coverage",
-            f"{p['density']:.4f} / {p['coverage']:.4f}",
-            "about 1 / 1 for a perfect generator",
-        ))  # fmt: skip
-    summary = m.get("separation_power_summary", {})
-    if "all" in summary:
-        rows.append(
-            (
-                "separation power, mean of all",
-                _fmt(summary["all"]["mean"]),
-                "0 = identical histograms, 1 = disjoint",
-            )
-        )
-    for group in GROUPS:
-        if group in summary:
-            s = summary[group]
-            what = f"mean of {s['n']} layers, max {_fmt(s['max'])}" if s["n"] > 1 else ""
-            rows.append((f"separation power, {group}", _fmt(s["mean"]), what))
-    resp = m.get("response", {})
-    if resp:
-        rows.append((
-            "response E_tot/E_inc (mean ± std)",
-            f"{resp['generated']['mean']:.4f} ± {resp['generated']['std']:.4f}",
-            f"reference {resp['reference']['mean']:.4f} ± {resp['reference']['std']:.4f}",
-        ))  # fmt: skip
-    return rows
-
-
-def render_html(metrics: dict, out_dir: str | os.PathLike) -> str:
-    """The self-contained report page: headline table, notes, separation powers, figures."""
-    m, out = metrics, Path(out_dir)
-    e = html.escape
-    proto = m["protocol"]
-    parts = [
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-        f"<title>caloforge evaluation: {e(m['generated'])}</title><style>{_CSS}</style></head><body>",
-        "<h1>caloforge evaluation report</h1>",
-        f"<p class='sub'>{e(m['labels'][1])}: <code>{e(m['generated'])}</code> ({m['n_generated']} showers) "
-        f"against {e(m['labels'][0])}: <code>{e(m['reference'])}</code> ({m['n_reference']} showers) · "
-        f"geometry <b>{e(m['geometry'])}</b> · voxel threshold {m['threshold_mev']:g} MeV · "
-        f"protocol <b>{e(proto['name'])}</b> · binning <b>{e(m.get('binning_scheme', ''))}</b> · "
-        f"seed {m['seed']} · caloforge {e(m['caloforge_version'])}</p>",
-        "<h2>Metrics</h2><table><tr><th class='k'>metric</th><th>value</th><th class='k'>how to read it</th></tr>",
-    ]
-    for name, value, how in _summary_rows(m):
-        parts.append(
-            f"<tr><td class='k'>{e(name)}</td><td>{value}</td><td class='k'>{e(how)}</td></tr>"
-        )
-    parts.append("</table>")
-    if m.get("notes"):
-        parts.append(
-            "<ul class='notes'>" + "".join(f"<li>{e(n)}</li>" for n in m["notes"]) + "</ul>"
-        )
-    parts.append(
-        "<p class='sub'>Protocol settings: "
-        + ", ".join(f"{e(k)}={e(str(v))}" for k, v in proto.items())
-        + "</p>"
-    )
-    # separation power per layer and feature
-    extra = m.get("separation_power_extra", {})
-    seps, binning = {**m.get("separation_power", {}), **extra}, m.get("binning", {})
-    entries = m.get("separation_power_entries", {})
-    low_stats = {k for k, (n_ref, _) in entries.items() if n_ref < MIN_REFERENCE_ENTRIES}
-    from caloforge.evaluate.histograms import split_name
-
-    layer_groups = [
-        g
-        for g in GROUPS
-        if any(split_name(k)[0] == g and split_name(k)[1] is not None for k in seps)
-    ]
-    layers = sorted({split_name(k)[1] for k in seps if split_name(k)[1] is not None})
-    if layers:
-        parts.append("<h2>Separation power per layer</h2><table><tr><th class='k'>layer</th>")
-        parts += [f"<th>{e(g)}</th>" for g in layer_groups]
-        parts.append("</tr>")
-        for lid in layers:
-            parts.append(f"<tr><td class='k'>{lid}</td>")
-            for g in layer_groups:
-                name = f"{g}_{lid}"
-                star = ("*" if name in low_stats else "") + ("†" if name in extra else "")
-                parts.append(f"<td>{_fmt(seps.get(name))}{star}</td>")
-            parts.append("</tr>")
-        parts.append("</table>")
-        if extra:
-            parts.append(
-                "<p class='sub'>† caloforge extra, not one of the official separation powers "
-                "(binning as the official helper defines it, which the official script does "
-                "not call).</p>"
-            )
-        if low_stats:
-            parts.append(
-                f"<p class='sub'>* fewer than {MIN_REFERENCE_ENTRIES} reference entries in the "
-                "bins: not used in the summary.</p>"
-            )
-    per_shower = [k for k in seps if split_name(k)[1] is None]
-    if per_shower:
-        parts.append(
-            "<table><tr><th class='k'>feature</th><th>separation power</th><th>bins</th></tr>"
-        )
-        for k in per_shower:
-            b = binning.get(k, {})
-            bins = (
-                f"{b.get('n_bins')} {'log ' if b.get('log') else ''}bins on [{_fmt(b.get('low'))}, {_fmt(b.get('high'))}]"
-                if b
-                else ""
-            )
-            parts.append(
-                f"<tr><td class='k'>{e(k)}</td><td>{_fmt(seps[k])}</td><td class='k'>{e(bins)}</td></tr>"
-            )
-        parts.append("</table>")
-    # figures grouped
-    figures = m.get("figures", [])
-    order = ["response_vs_e_inc", *GROUPS, "image"]
-    titles = {
-        "image": "Average shower per layer",
-        "response_vs_e_inc": "Response and resolution against incident energy",
-    }
-    for group in order:
-        figs = [f for f in figures if f["group"] == group]
-        if not figs:
-            continue
-        wide = " wide" if group in ("image",) else ""
-        parts.append(f"<h2>{e(titles.get(group, group))}</h2><div class='grid{wide}'>")
-        for f in figs:
-            parts.append(
-                f"<figure><img alt='{e(f['title'])}' src='{_img(out, f['path'])}'>"
-                f"<figcaption>{e(f['title'])}</figcaption></figure>"
-            )
-        parts.append("</div>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
 
 
 # --------------------------------------------------------------------------- compare
 @dataclass
 class ComparisonTable:
-    """Headline metrics of several runs: ``columns`` names, one row per run."""
+    """Headline metrics of several runs: ``columns`` names, one row per run, and the points of
+    the fidelity-against-time plane (:mod:`caloforge.evaluate.pareto`)."""
 
     columns: list[str]
     rows: list[list]
     notes: list[str]
+    metric: str = "cls-high.auc"
+    pareto: list[dict] = field(default_factory=list)
 
     def to_markdown(self) -> str:
         def cell(v):
@@ -813,7 +649,10 @@ class ComparisonTable:
         return "\n".join(lines + [f"\n{n}" for n in self.notes])
 
     def to_dict(self) -> dict:
-        return {"columns": self.columns, "rows": self.rows, "notes": self.notes}
+        return {
+            "columns": self.columns, "rows": self.rows, "notes": self.notes,
+            "metric": self.metric, "pareto": self.pareto,
+        }  # fmt: skip
 
 
 def load_metrics(run: str | os.PathLike) -> dict:
@@ -829,33 +668,66 @@ def load_metrics(run: str | os.PathLike) -> dict:
         raise ConfigError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
 
 
-def compare(runs: Sequence[str | os.PathLike]) -> ComparisonTable:
-    """One row of headline metrics per evaluated run (directories written by :func:`evaluate`)."""
+def run_name(run: str | os.PathLike) -> str:
+    """The name a run is shown and matched (timing files) under: its directory's name."""
+    path = Path(run)
+    if path.name == "metrics.json":
+        path = path.parent
+    return path.resolve().name if path.name in ("", ".", "..") else path.name
+
+
+def compare(
+    runs: Sequence[str | os.PathLike],
+    *,
+    metric: str = "cls-high.auc",
+    timings: dict[str, float] | None = None,
+    pareto_png: str | os.PathLike | None = None,
+) -> ComparisonTable:
+    """One row of headline metrics per evaluated run (directories written by :func:`evaluate`)
+    and the fidelity (``metric``) against time-per-shower points; ``pareto_png``: also draw
+    that plane there (needs at least one run with timing)."""
+    from caloforge.evaluate.pareto import pareto_points
+
     if not runs:
         raise ConfigError("give at least one evaluated run directory to compare")
     columns = [
         "run", "geometry", "protocol", "N gen", "AUC high", "JSD high", "AUC low", "JSD low",
-        "FPD", "KPD", "S mean", "S response",
+        "FPD", "KPD", "S mean", "S response", "s / shower",
     ]  # fmt: skip
-    rows, protocols, geometries = [], set(), set()
+    rows, protocols, geometries, loaded = [], set(), set(), []
     for run in runs:
         m = load_metrics(run)
+        loaded.append((run_name(run), m))
         cls = m.get("classifier", {})
         seps = m.get("separation_power", {})
         protocols.add(m["protocol"]["name"])
         geometries.add(m["geometry"])
         rows.append([
-            Path(run).name or str(run), m["geometry"], m["protocol"]["name"], m["n_generated"],
+            run_name(run), m["geometry"], m["protocol"]["name"], m["n_generated"],
             cls.get("high", {}).get("auc"), cls.get("high", {}).get("jsd"),
             cls.get("low", {}).get("auc"), cls.get("low", {}).get("jsd"),
             m.get("fpd", {}).get("value"), m.get("kpd", {}).get("value"),
             m.get("separation_power_summary", {}).get("all", {}).get("mean"), seps.get("response"),
+            (m.get("timing") or {}).get("seconds_per_shower"),
         ])  # fmt: skip
-    notes = []
+    points, notes = pareto_points(loaded, metric, timings)
+    by_name = {p["run"]: p["seconds_per_shower"] for p in points}
+    for row in rows:
+        row[-1] = by_name.get(row[0], row[-1])
     if len(protocols) > 1:
         notes.append(
-            f"The runs used different protocols ({', '.join(sorted(protocols))}); their classifier and distance numbers are not comparable."
+            f"The runs used different protocols ({', '.join(sorted(protocols))}); their "
+            "classifier and distance numbers are not comparable."
         )
     if len(geometries) > 1:
         notes.append(f"The runs are in different geometries ({', '.join(sorted(geometries))}).")
-    return ComparisonTable(columns, rows, notes)
+    if pareto_png is not None:
+        if not points:
+            raise ConfigError(
+                "no run has timing, so there is no Pareto plane to draw; record it with "
+                "`caloforge evaluate --seconds-per-shower` or pass --timing"
+            )
+        from caloforge.evaluate.plots import plot_pareto
+
+        plot_pareto(Path(pareto_png), points, metric=metric)
+    return ComparisonTable(columns, rows, notes, metric, points)
