@@ -119,11 +119,12 @@ def evaluate(
     for key in ("fpd", "kpd"):
         if key in metrics:
             table.add_row(key.upper(), f"{metrics[key]['value']:.4g} ± {metrics[key]['error']:.2g}")
-    if "prdc" in metrics:
+    prdc_values: dict[str, float] | None = metrics.get("prdc")
+    if prdc_values is not None:
         for key in ("precision", "recall", "density", "coverage"):
-            table.add_row(key, f"{metrics['prdc'][key]:.4f}")
-    summary = metrics["separation_power_summary"]
-    mean_s = summary["all"]["mean"]
+            table.add_row(key, f"{prdc_values[key]:.4f}")
+    sep_summary = metrics["separation_power_summary"]
+    mean_s = sep_summary["all"]["mean"]
     table.add_row("separation power (mean)", "–" if mean_s is None else f"{mean_s:.4f}")
     resp = metrics["separation_power"].get("response")
     table.add_row("separation power (response)", "–" if resp is None else f"{resp:.4f}")

@@ -312,7 +312,7 @@ class StreamedSample:
     """
 
     features: ShowerFeatures
-    voxel_spectrum: object
+    voxel_spectrum: VoxelSpectrum
     shower_sum: np.ndarray
     source: str = ""
     notes: list[str] = field(default_factory=list)

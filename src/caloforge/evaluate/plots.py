@@ -19,6 +19,7 @@ drawn.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from matplotlib import rc_context
@@ -33,7 +34,7 @@ from caloforge.geometry import CylindricalLayer, Geometry
 from caloforge.ioutil import atomic_path
 
 #: a plain ROOT-like look (ticks inside on all sides), applied per figure
-STYLE = {
+STYLE: dict[Any, Any] = {  # matplotlib types rc keys as a Literal union
     "font.size": 12, "axes.labelsize": 12, "xtick.direction": "in", "ytick.direction": "in",
     "xtick.top": True, "ytick.right": True, "xtick.minor.visible": True,
     "ytick.minor.visible": True, "legend.frameon": False, "axes.grid": False,
@@ -109,7 +110,9 @@ def _layer_panels(geometry: Geometry, pos: int, n: int):
     return fig, list(axes)
 
 
-def _draw_layer(ax, geometry: Geometry, pos: int, values: np.ndarray, norm) -> object:
+def _draw_layer(
+    ax, geometry: Geometry, pos: int, values: np.ndarray, norm
+) -> Any:  # a QuadMesh; matplotlib only imported when drawing
     layer = geometry.layers[pos]
     if isinstance(layer, CylindricalLayer):
         grid = values.reshape(layer.shape)  # (n_alpha, n_radial)

@@ -57,7 +57,7 @@ def response_table(
         ("generated", e_inc_gen, e_tot_gen),
     ):
         idx = assign(np.asarray(e_inc))
-        rows = {"e_inc": [], "response": [], "resolution": [], "n": []}
+        rows: dict[str, list[float]] = {"e_inc": [], "response": [], "resolution": [], "n": []}
         for b in range(n):
             sel = idx == b
             count = int(sel.sum())
@@ -92,8 +92,9 @@ def longitudinal_profile(
 def radial_edges(geometry: Geometry, n_bins: int = 20) -> np.ndarray:
     """Radial bin edges (mm) of the profile: the union of the layers' radial edges when every
     layer is cylindrical, else ``n_bins`` equal bins up to the largest voxel-centre radius."""
-    if all(isinstance(layer, CylindricalLayer) for layer in geometry.layers):
-        return np.unique(np.concatenate([np.asarray(la.r_edges, float) for la in geometry.layers]))
+    if geometry.kind == "cylindrical":
+        layers = geometry.cylindrical_layers
+        return np.unique(np.concatenate([np.asarray(la.r_edges, float) for la in layers]))
     r_max = float(geometry.voxel_polar[0].max())
     return np.linspace(0.0, r_max * (1 + 1e-9) if r_max > 0 else 1.0, n_bins + 1)
 
@@ -122,7 +123,7 @@ def radial_profile(mean_ref: np.ndarray, mean_gen: np.ndarray, geometry: Geometr
             out[key] = (sums / width).tolist()
             continue
         total = np.zeros(len(mid))
-        for layer, sl in zip(geometry.layers, geometry.layer_slices, strict=True):
+        for layer, sl in zip(geometry.cylindrical_layers, geometry.layer_slices, strict=True):
             r_e = np.asarray(layer.r_edges, dtype=np.float64)
             per_bin = mean[sl].reshape(layer.shape).sum(axis=0)  # (n_radial,)
             dens = per_bin / np.diff(r_e)

@@ -21,8 +21,12 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 from caloforge import __version__
 from caloforge.errors import ConfigError, GeometryError
@@ -188,17 +192,18 @@ class _Progress:
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
-        self._progress = None
+        self._progress: Progress | None = None
 
     def __enter__(self) -> _Progress:
         if self.enabled:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-            self._progress = Progress(
+            progress = Progress(
                 "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
                 TimeElapsedColumn(), transient=False,
             )  # fmt: skip
-            self._progress.__enter__()
+            progress.__enter__()
+            self._progress = progress
         return self
 
     def __exit__(self, *exc) -> None:
@@ -206,10 +211,11 @@ class _Progress:
             self._progress.__exit__(*exc)
 
     def task(self, description: str, total: int) -> Callable[[int], None]:
-        if self._progress is None:
+        progress = self._progress
+        if progress is None:
             return lambda n: None
-        task_id = self._progress.add_task(description, total=total)
-        return lambda n: self._progress.advance(task_id, n)
+        task_id = progress.add_task(description, total=total)
+        return lambda n: progress.advance(task_id, n)
 
 
 # --------------------------------------------------------------------------- evaluate
@@ -468,18 +474,22 @@ def evaluate(
                         layer_energies=gen.features.e_layer[sub_gen],
                     )  # fmt: skip
                     del v_g
+
+                def on_epoch(epoch: int, acc: float, tick: Callable[[int], None] = tick) -> None:
+                    tick(1)
+
                 if proto.name == "calochallenge":
                     result = official_classifier_test(
                         x_ref, x_gen, dataset=geo.name, seed=seed, mode=mode,
                         n_layer=proto.hidden_layers - 1, n_hidden=proto.hidden_units,
                         batch_size=proto.batch_size, n_epochs=proto.max_epochs,
                         learning_rate=proto.learning_rate,
-                        on_epoch=lambda epoch, acc, tick=tick: tick(1),
+                        on_epoch=on_epoch,
                     )  # fmt: skip
                 else:
                     result = classifier_test(
                         x_ref, x_gen, protocol=proto, seed=seed, mode=mode,
-                        on_epoch=lambda epoch, acc, tick=tick: tick(1),
+                        on_epoch=on_epoch,
                     )  # fmt: skip
                 tick(proto.max_epochs - result.epochs_run)  # early stopping: fill the bar
                 metrics["classifier"][mode] = result.to_dict()
