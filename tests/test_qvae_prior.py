@@ -154,3 +154,13 @@ def test_cli_describe_prior_refuses_the_gaussian_vae(photons, tmp_path, monkeypa
     assert code == 2
     assert err.strip().startswith("error:") and "no Boltzmann prior" in err
     assert "Traceback" not in err
+
+
+def test_prior_lr_scale_gives_the_prior_its_own_rate(photons):
+    geo = get_geometry("ds1-photons")
+    plain = QVAE(geo, TINY).training_plan(photons, None, seed=0, fresh=True)
+    assert [g["lr"] for g in plain.optimizers["adam"].param_groups] == [TINY["lr"]]
+    model = QVAE(geo, {**TINY, "prior_lr_scale": 10.0})
+    groups = model.training_plan(photons, None, seed=0, fresh=True).optimizers["adam"].param_groups
+    assert [g["lr"] for g in groups] == [TINY["lr"], 10.0 * TINY["lr"]]
+    assert {id(p) for p in groups[1]["params"]} == {id(p) for p in model.prior.parameters()}

@@ -52,7 +52,7 @@ from caloforge.models.config import ModelConfig, option
 from caloforge.models.training import StepContext, TrainingPlan
 
 if TYPE_CHECKING:
-    from caloforge.boltzmann import BoltzmannMachine
+    from caloforge.boltzmann import BlockGibbsSampler, BoltzmannMachine
     from caloforge.boltzmann.prior_diagnostics import PriorDiagnostics
     from caloforge.models.training import History
 
@@ -109,7 +109,8 @@ class HierarchicalEncoder(nn.Module):
     ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """Returns per level (logits, samples); ``draw(logits) -> samples`` picks relaxed or hard."""
         h = self.trunk(torch.cat([x, e_feat], dim=1))
-        logits, samples = [], []
+        logits: list[torch.Tensor] = []
+        samples: list[torch.Tensor] = []
         for head in self.heads:
             lg = head(torch.cat([h, *samples], dim=1))
             logits.append(lg)
@@ -147,6 +148,10 @@ class ShowerCodec(nn.Module):
 
     Buffers: ``scale`` (s, scalar), ``mean`` and ``std`` (V,) of the logit energy of hit voxels.
     """
+
+    scale: torch.Tensor
+    mean: torch.Tensor
+    std: torch.Tensor
 
     def __init__(self, n_voxels: int, eps: float) -> None:
         super().__init__()
@@ -222,6 +227,8 @@ class QVAEConfig(ModelConfig):
     epochs: int = option(10, min=1)
     batch_size: int = option(128, min=1)
     lr: float = option(1e-3, min=0, min_exclusive=True)
+    #: the Boltzmann prior's learning rate is ``lr`` times this
+    prior_lr_scale: float = option(1.0, min=0, min_exclusive=True)
     tau_start: float = option(1.0, min=0, min_exclusive=True)
     tau_end: float = option(0.2, min=0, min_exclusive=True)
     #: fraction of training over which the KL weight rises to 1
@@ -257,14 +264,16 @@ class QVAE(Generator):
 
     config_class = QVAEConfig
     options: QVAEConfig
+    prior: BoltzmannMachine | None
+    cond_partition: int | None
 
     def __init__(
         self, geometry: Geometry, config: QVAEConfig | Mapping[str, Any] | None = None
     ) -> None:
         super().__init__(geometry, config)
-        self._sampler = None
+        self._sampler: Any = None
         self._sampler_spec: dict[str, Any] | None = None
-        self._train_sampler = None
+        self._train_sampler: BlockGibbsSampler | None = None
         self._build()
 
     def initialize(self, seed: int) -> None:
@@ -574,7 +583,7 @@ class QVAE(Generator):
     def _clamp(self, e_inc: torch.Tensor) -> dict[int, torch.Tensor] | None:
         if self.cond_partition is None:
             return None
-        size = len(self.prior.partitions[self.cond_partition])
+        size = len(self._boltzmann().partitions[self.cond_partition])
         return {self.cond_partition: thermometer_code(e_inc, size)}
 
     def latent_inputs(
@@ -608,10 +617,10 @@ class QVAE(Generator):
         for idx, s in zip(self.level_partitions, samples, strict=True):
             parts[idx] = s
         clamp = self._clamp(e_inc)
-        if clamp:
+        if clamp and self.cond_partition is not None:
             parts[self.cond_partition] = clamp[self.cond_partition]
         # partitions are contiguous blocks in unit order (Topology.offsets)
-        return torch.cat(parts, dim=1)
+        return torch.cat([p for p in parts if p is not None], dim=1)
 
     def _loss(
         self,
@@ -651,6 +660,8 @@ class QVAE(Generator):
             all_logits = torch.cat(logits, dim=1)
             q = torch.sigmoid(all_logits)
             entropy = (F.softplus(all_logits) - all_logits * q).sum(1).mean()
+            if self._train_sampler is None:
+                raise RuntimeError("the QVAE's training sampler is set by training_plan()")
             with torch.no_grad():
                 z_model = self._train_sampler.sample(
                     self.prior, len(x), seed=int(torch.randint(0, 2**31 - 1, (1,), generator=gen)),
@@ -680,9 +691,17 @@ class QVAE(Generator):
         if fresh:
             self.codec.fit(x, e)
         params = [p for m in (self.encoder, self.decoder) for p in m.parameters()]
-        if self.prior is not None:
-            params += list(self.prior.parameters())
-        opt = torch.optim.Adam(params, lr=o.lr)
+        prior_params = [] if self.prior is None else list(self.prior.parameters())
+        if prior_params and o.prior_lr_scale != 1.0:
+            # Adam moves each weight by about lr per step, so |W| <= lr x steps: the prior's
+            # own rate lets short runs reach strong couplings
+            opt = torch.optim.Adam(
+                [{"params": params}, {"params": prior_params, "lr": o.lr * o.prior_lr_scale}],
+                lr=o.lr,
+            )
+        else:  # one parameter group, as checkpoints before prior_lr_scale have it
+            opt = torch.optim.Adam(params + prior_params, lr=o.lr)
+        params = params + prior_params
         if self.prior is not None:
             from caloforge.boltzmann import BlockGibbsSampler
 
