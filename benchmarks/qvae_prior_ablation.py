@@ -161,7 +161,8 @@ def main() -> None:
     gap = a_prod - a_post
     summary = {
         "prior_minus_product_in_null_sigma": (a_prod - a_prior) / sigma,
-        "fraction_of_gap_to_posterior_closed": (a_prod - a_prior) / gap if gap else None,
+        # only meaningful when the aggregate posterior beats the product (gap > 0)
+        "fraction_of_gap_to_posterior_closed": (a_prod - a_prior) / gap if gap > 0 else None,
         "null_sigma": sigma,
     }
 
@@ -181,10 +182,16 @@ def main() -> None:
         )
     console = Console(width=140)
     console.print(table)
+    closed = summary["fraction_of_gap_to_posterior_closed"]
     console.print(
         f"prior beats product by {summary['prior_minus_product_in_null_sigma']:.2f} null sigma "
-        f"(sigma {sigma:.4f}); closes {summary['fraction_of_gap_to_posterior_closed']:.2f} of the "
-        f"gap to the aggregate posterior; Gibbs sweeps {sweeps}"
+        f"(sigma {sigma:.4f}); "
+        + (
+            f"closes {closed:.2f} of the gap to the aggregate posterior"
+            if closed is not None
+            else "the aggregate posterior does not beat the product: no gap to close"
+        )
+        + f"; Gibbs sweeps {sweeps}"
     )
     for line in diag.summary_lines():
         console.print(line, markup=False, highlight=False)
