@@ -695,10 +695,11 @@ class QVAE(Generator):
         if prior_params and o.prior_lr_scale != 1.0:
             # Adam moves each weight by about lr per step, so |W| <= lr x steps: the prior's
             # own rate lets short runs reach strong couplings
-            opt = torch.optim.Adam(
-                [{"params": params}, {"params": prior_params, "lr": o.lr * o.prior_lr_scale}],
-                lr=o.lr,
-            )
+            groups: list[dict[str, Any]] = [
+                {"params": params},
+                {"params": prior_params, "lr": o.lr * o.prior_lr_scale},
+            ]
+            opt = torch.optim.Adam(groups, lr=o.lr)
         else:  # one parameter group, as checkpoints before prior_lr_scale have it
             opt = torch.optim.Adam(params + prior_params, lr=o.lr)
         params = params + prior_params
