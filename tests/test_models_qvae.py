@@ -19,6 +19,8 @@ TINY = {
     "batch_size": 32,
     "lr": 3e-3,
     "gibbs_sweeps_sample": 8,
+    "diagnose_chains": 16,  # a small end-of-training prior measurement
+    "diagnose_sweeps": 32,
 }
 
 

@@ -126,12 +126,28 @@ def generate(
 
 
 @app.command()
-def describe(run: Path = typer.Argument(..., help="trained model directory")) -> None:
+def describe(
+    run: Path = typer.Argument(..., help="trained model directory"),
+    prior: bool = typer.Option(
+        False,
+        "--prior",
+        help="also measure the Boltzmann prior: couplings, KL(prior || product of marginals), "
+        "Gibbs autocorrelation times and the sweeps needed (QVAE only)",
+    ),
+    seed: int = typer.Option(0, "--seed", help="random seed of the --prior measurement"),
+) -> None:
     """Describe a trained model: architecture, options, parameters (circuits for quantum models)."""
     check_run_dir(run)
+    from caloforge.errors import ConfigError
     from caloforge.models.base import load_generator
 
-    out.print(load_generator(run).describe(), highlight=False, markup=False)
+    model = load_generator(run)
+    describe_prior = getattr(model, "describe_prior", None)
+    if prior and (describe_prior is None or getattr(model, "prior", None) is None):
+        raise ConfigError(f"model {model.model_name!r} has no Boltzmann prior to describe")
+    out.print(model.describe(), highlight=False, markup=False)
+    if prior:
+        out.print(describe_prior(seed=seed), highlight=False, markup=False)
 
 
 @app.command()

@@ -33,9 +33,11 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -48,6 +50,18 @@ from caloforge.io import Showers
 from caloforge.models.base import Generator, LatentInput, register_model
 from caloforge.models.config import ModelConfig, option
 from caloforge.models.training import StepContext, TrainingPlan
+
+if TYPE_CHECKING:
+    from caloforge.boltzmann import BlockGibbsSampler, BoltzmannMachine
+    from caloforge.boltzmann.prior_diagnostics import PriorDiagnostics
+    from caloforge.models.training import History
+
+#: model.json state key of the Gibbs sweep count measured at the end of training
+PRIOR_SWEEPS_KEY = "prior_sweeps"
+#: model.json state key of the summary of the diagnostics measured at the end of training
+PRIOR_DIAGNOSTICS_KEY = "prior_diagnostics"
+#: incident energies (MeV) whose codes clamp the prior in diagnostics when none are given
+DEFAULT_DIAGNOSTIC_ENERGIES = (1e3, 1e4, 1e5, 1e6)
 
 LOG_E_MIN, LOG_E_MAX = math.log(1e2), math.log(1e7)  # MeV: the range of conditioning codes
 
@@ -95,7 +109,8 @@ class HierarchicalEncoder(nn.Module):
     ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """Returns per level (logits, samples); ``draw(logits) -> samples`` picks relaxed or hard."""
         h = self.trunk(torch.cat([x, e_feat], dim=1))
-        logits, samples = [], []
+        logits: list[torch.Tensor] = []
+        samples: list[torch.Tensor] = []
         for head in self.heads:
             lg = head(torch.cat([h, *samples], dim=1))
             logits.append(lg)
@@ -133,6 +148,10 @@ class ShowerCodec(nn.Module):
 
     Buffers: ``scale`` (s, scalar), ``mean`` and ``std`` (V,) of the logit energy of hit voxels.
     """
+
+    scale: torch.Tensor
+    mean: torch.Tensor
+    std: torch.Tensor
 
     def __init__(self, n_voxels: int, eps: float) -> None:
         super().__init__()
@@ -208,14 +227,26 @@ class QVAEConfig(ModelConfig):
     epochs: int = option(10, min=1)
     batch_size: int = option(128, min=1)
     lr: float = option(1e-3, min=0, min_exclusive=True)
+    #: the Boltzmann prior's learning rate is ``lr`` times this
+    prior_lr_scale: float = option(1.0, min=0, min_exclusive=True)
     tau_start: float = option(1.0, min=0, min_exclusive=True)
     tau_end: float = option(0.2, min=0, min_exclusive=True)
     #: fraction of training over which the KL weight rises to 1
     kl_warmup: float = option(0.3, min=0, max=1)
     #: sweeps of the persistent chains per training step
     gibbs_sweeps_train: int = option(4, min=1)
-    #: sweeps from a fresh start at generation (see the benchmark)
+    #: sweeps from a fresh start at generation for checkpoints without a measured count
+    #: (training measures the prior's mixing at its end and stores the count it needs)
     gibbs_sweeps_sample: int = option(32, min=1)
+    #: measure the prior's diagnostics (and the Gibbs sweeps it needs) at the end of training
+    diagnose_prior: bool = True
+    #: chains and recorded sweeps of that measurement (and of ``describe --prior``); the KL's
+    #: AIS uses twice the chains and as many annealing steps as sweeps. The defaults are a
+    #: compromise: a 4 x 64 ds2 prior with the decoder observable took ~5 min at 128 chains x
+    #: 400 sweeps (AIS 256 x 500) on a loaded 2-core CPU; the stored ``reliable`` says when the
+    #: trace was too short for the slowest observable
+    diagnose_chains: int = option(64, min=2)
+    diagnose_sweeps: int = option(200, min=16)
     logit_eps: float = option(1e-6, min=0, max=0.5, min_exclusive=True, max_exclusive=True)
 
 
@@ -233,14 +264,16 @@ class QVAE(Generator):
 
     config_class = QVAEConfig
     options: QVAEConfig
+    prior: BoltzmannMachine | None
+    cond_partition: int | None
 
     def __init__(
         self, geometry: Geometry, config: QVAEConfig | Mapping[str, Any] | None = None
     ) -> None:
         super().__init__(geometry, config)
-        self._sampler = None
+        self._sampler: Any = None
         self._sampler_spec: dict[str, Any] | None = None
-        self._train_sampler = None
+        self._train_sampler: BlockGibbsSampler | None = None
         self._build()
 
     def initialize(self, seed: int) -> None:
@@ -284,6 +317,16 @@ class QVAE(Generator):
             mods["prior"] = self.prior
         return mods
 
+    @property
+    def generation_sweeps(self) -> int:
+        """Gibbs sweeps from a fresh start at generation: the count training measured and stored
+        (``state["prior_sweeps"]``, the diagnostics' ``recommended_sweeps``) or, for checkpoints
+        without one, the config's ``gibbs_sweeps_sample``."""
+        measured = self.state.get(PRIOR_SWEEPS_KEY)
+        if isinstance(measured, int) and not isinstance(measured, bool) and measured >= 1:
+            return measured
+        return int(self.config["gibbs_sweeps_sample"])
+
     def set_sampler(self, name: str = "gibbs", **kwargs: Any) -> None:
         """Choose the prior sampler used at generation: gibbs | sa | sqa | qpu (kwargs go to it)."""
         if self.prior is None:
@@ -293,10 +336,216 @@ class QVAE(Generator):
         from caloforge.boltzmann import get_sampler
 
         if name == "gibbs":
-            kwargs.setdefault("n_sweeps", int(self.config["gibbs_sweeps_sample"]))
+            kwargs.setdefault("n_sweeps", self.generation_sweeps)
             kwargs.setdefault("persistent", False)
         self._sampler = get_sampler(name, **kwargs)
         self._sampler_spec = {"name": name, **json.loads(json.dumps(kwargs, default=str))}
+
+    # ------------------------------------------------------------------ prior diagnostics
+    def _boltzmann(self) -> BoltzmannMachine:
+        if self.prior is None:
+            raise ConfigError(
+                f"model {self.model_name!r} has a Gaussian prior; prior diagnostics need the "
+                "Boltzmann prior of the QVAE"
+            )
+        return self.prior
+
+    def decoder_energy_observable(
+        self, energies: np.ndarray
+    ) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The decoder's expected total energy / E_inc for prior states, as a Gibbs observable.
+
+        Maps (B, n_units) float states to (B,): sum over voxels of P(hit) times the energy of the
+        mean logit, divided by E_inc. With the conditioned prior, E_inc is read back from each
+        state's clamped code (the first of ``energies`` (K,) MeV with that code); without it,
+        the geometric mean of ``energies``.
+        """
+        e = np.asarray(energies, dtype=np.float64).reshape(-1)
+        decoder, codec = self.decoder, self.codec
+        if self.cond_partition is None:
+            e_fixed = float(np.exp(np.log(e).mean()))
+
+            def e_of(states: torch.Tensor) -> torch.Tensor:
+                return torch.full((len(states), 1), e_fixed)
+
+        else:
+            bm = self._boltzmann()
+            sl = bm.partition_slices[self.cond_partition]
+            size = len(bm.partitions[self.cond_partition])
+            codes = thermometer_code(torch.as_tensor(e, dtype=torch.float32).reshape(-1, 1), size)
+            by_level: dict[int, float] = {}
+            for level, energy in zip(codes.sum(1).tolist(), e.tolist(), strict=True):
+                by_level.setdefault(int(level), energy)
+            lookup = torch.tensor(
+                [by_level.get(k, math.nan) for k in range(size + 1)], dtype=torch.float32
+            )
+
+            def e_of(states: torch.Tensor) -> torch.Tensor:
+                return lookup[states[:, sl].sum(1).round().long()].reshape(-1, 1)
+
+        def total_energy(states: torch.Tensor) -> torch.Tensor:
+            with torch.no_grad():
+                e_inc = e_of(states)
+                hit_logits, mean, _ = decoder(states.float(), energy_feature(e_inc))
+                x = codec.decode(torch.sigmoid(hit_logits), mean, e_inc)
+                return x.sum(1) / e_inc.reshape(-1)
+
+        return total_energy
+
+    def prior_diagnostics(
+        self,
+        *,
+        seed: int = 0,
+        energies: np.ndarray | None = None,
+        decoder_observable: bool = True,
+        n_chains: int | None = None,
+        n_sweeps: int | None = None,
+        ais_chains: int | None = None,
+        ais_steps: int | None = None,
+        kl_method: str = "auto",
+    ) -> PriorDiagnostics:
+        """:func:`~caloforge.boltzmann.prior_diagnostics.diagnose_prior` of the trained prior.
+
+        Args:
+            seed: seeds every chain (same seed, same numbers).
+            energies: (K,) incident energies in MeV whose codes clamp the conditioned prior
+                (at most 4 distinct codes enter the KL); default: those stored by training,
+                else 1 GeV .. 1 TeV.
+            decoder_observable: add "decoder_total_energy" (see
+                :meth:`decoder_energy_observable`) to the mixing observables.
+            n_chains, n_sweeps, ais_chains, ais_steps, kl_method: passed on; by default
+                ``diagnose_chains``, ``diagnose_sweeps``, twice the chains and as many steps
+                as sweeps (the config's).
+
+        Raises:
+            ConfigError: the model has the Gaussian prior.
+        """
+        from caloforge.boltzmann.prior_diagnostics import diagnose_prior
+
+        bm = self._boltzmann()
+        if energies is None:
+            stored = self.state.get(PRIOR_DIAGNOSTICS_KEY, {})
+            energies = np.asarray(
+                stored.get("energies", DEFAULT_DIAGNOSTIC_ENERGIES)
+                if isinstance(stored, dict)
+                else DEFAULT_DIAGNOSTIC_ENERGIES,
+                dtype=np.float64,
+            )
+        e = np.asarray(energies, dtype=np.float64).reshape(-1)
+        if e.size == 0 or not np.all(np.isfinite(e)) or np.any(e <= 0):
+            raise ConfigError("prior diagnostics need finite positive incident energies in MeV")
+        clamp = self._clamp(torch.as_tensor(e, dtype=torch.float32).reshape(-1, 1))
+        observables = (
+            {"decoder_total_energy": self.decoder_energy_observable(e)}
+            if decoder_observable
+            else None
+        )
+        for m in self.modules().values():
+            m.eval()
+        chains = int(self.options.diagnose_chains) if n_chains is None else n_chains
+        sweeps = int(self.options.diagnose_sweeps) if n_sweeps is None else n_sweeps
+        return diagnose_prior(
+            bm,
+            clamp=clamp,
+            seed=int(seed),
+            observables=observables,
+            kl_method=kl_method,
+            n_chains=chains,
+            n_sweeps=sweeps,
+            ais_chains=2 * chains if ais_chains is None else ais_chains,
+            ais_steps=sweeps if ais_steps is None else ais_steps,
+        )
+
+    def describe_prior(self, *, seed: int = 0) -> str:
+        """Lines for ``caloforge describe RUN --prior``: the stored sweep count and a fresh
+        :meth:`prior_diagnostics` measurement."""
+        diag = self.prior_diagnostics(seed=seed)
+        stored = self.state.get(PRIOR_SWEEPS_KEY)
+        lines = [
+            f"{self.model_name} prior diagnostics (seed {seed})",
+            *diag.summary_lines(),
+            f"generation uses {self.generation_sweeps} Gibbs sweeps ("
+            + (
+                "measured at the end of training)"
+                if stored is not None
+                else "the config's gibbs_sweeps_sample; this checkpoint stores no measured count)"
+            ),
+        ]
+        return "\n".join(lines)
+
+    def fit(
+        self,
+        train: Showers,
+        val: Showers | None = None,
+        *,
+        out_dir: str | os.PathLike | None = None,
+        epochs: int | None = None,
+        seed: int = 0,
+        resume: bool = False,
+        progress: bool = True,
+        max_minutes: float | None = None,
+    ) -> History:
+        """Train (see :meth:`Generator.fit`); then, with the Boltzmann prior and the option
+        ``diagnose_prior``, measure the prior's diagnostics, store the Gibbs sweep count it
+        needs (``state["prior_sweeps"]``) and a summary in ``model.json`` and re-commit the
+        checkpoint set with them."""
+        history = super().fit(
+            train, val, out_dir=out_dir, epochs=epochs, seed=seed, resume=resume,
+            progress=progress, max_minutes=max_minutes,
+        )  # fmt: skip
+        if self.prior is not None and self.options.diagnose_prior:
+            e = np.asarray(train.incident_energies, dtype=np.float64).reshape(-1)
+            energies = np.quantile(e, [0.125, 0.375, 0.625, 0.875])
+            self.record_prior_diagnostics(
+                seed=int(self.state.get("seed", seed)),
+                energies=energies,
+                out_dir=out_dir,
+            )
+        return history
+
+    def record_prior_diagnostics(
+        self,
+        *,
+        seed: int,
+        energies: np.ndarray,
+        out_dir: str | os.PathLike | None = None,
+        **settings: Any,
+    ) -> PriorDiagnostics:
+        """Measure :meth:`prior_diagnostics` (``settings`` go to it), store the sweep count and a summary in
+        ``self.state`` and, with ``out_dir``, re-commit its checkpoint set (weights, model.json
+        and the optimizer file unchanged but for model.json) so that generation uses it."""
+        diag = self.prior_diagnostics(seed=seed, energies=energies, **settings)
+        m, k, c = diag.mixing, diag.kl, diag.couplings
+        self.state[PRIOR_SWEEPS_KEY] = int(m.recommended_sweeps)
+        self.state[PRIOR_DIAGNOSTICS_KEY] = {
+            "energies": [float(x) for x in np.asarray(energies).reshape(-1)],
+            "seed": int(seed),
+            "recommended_sweeps": int(m.recommended_sweeps),
+            "observable_sweeps": int(m.observable_sweeps),
+            "tau_max": float(m.tau_max),
+            "tau": {n: float(t) for n, t in m.tau.items()},
+            "reliable": bool(m.reliable),
+            "kl_product_nats": float(k.kl),
+            "kl_stderr_nats": float(k.stderr),
+            "kl_method": k.method,
+            "mean_abs_coupling": float(c.mean_abs),
+            "max_abs_coupling": float(c.max_abs),
+        }
+        if out_dir is not None:
+            self._recommit(Path(out_dir))
+        return diag
+
+    def _recommit(self, out_dir: Path) -> None:
+        """Write the checkpoint set again with the updated model.json; the optimizer file (if
+        any) keeps its bytes, so ``--resume`` still continues exactly."""
+        from caloforge.models.checkpoint import OPTIMIZER_FILE, commit_set
+
+        writers = self._writers()
+        opt = out_dir / OPTIMIZER_FILE
+        if opt.exists():
+            data = opt.read_bytes()
+            writers[OPTIMIZER_FILE] = lambda p: Path(p).write_bytes(data)
+        commit_set(out_dir, writers)
 
     # ------------------------------------------------------------------ capabilities
     @property
@@ -328,14 +577,13 @@ class QVAE(Generator):
             "topology": self.config["topology"],
             "units": self.prior.n_units,
             "conditioned_partition": self.cond_partition,
-            "sampler": self._sampler_spec
-            or {"name": "gibbs", "n_sweeps": self.config["gibbs_sweeps_sample"]},
+            "sampler": self._sampler_spec or {"name": "gibbs", "n_sweeps": self.generation_sweeps},
         }
 
     def _clamp(self, e_inc: torch.Tensor) -> dict[int, torch.Tensor] | None:
         if self.cond_partition is None:
             return None
-        size = len(self.prior.partitions[self.cond_partition])
+        size = len(self._boltzmann().partitions[self.cond_partition])
         return {self.cond_partition: thermometer_code(e_inc, size)}
 
     def latent_inputs(
@@ -369,10 +617,10 @@ class QVAE(Generator):
         for idx, s in zip(self.level_partitions, samples, strict=True):
             parts[idx] = s
         clamp = self._clamp(e_inc)
-        if clamp:
+        if clamp and self.cond_partition is not None:
             parts[self.cond_partition] = clamp[self.cond_partition]
         # partitions are contiguous blocks in unit order (Topology.offsets)
-        return torch.cat(parts, dim=1)
+        return torch.cat([p for p in parts if p is not None], dim=1)
 
     def _loss(
         self,
@@ -412,6 +660,8 @@ class QVAE(Generator):
             all_logits = torch.cat(logits, dim=1)
             q = torch.sigmoid(all_logits)
             entropy = (F.softplus(all_logits) - all_logits * q).sum(1).mean()
+            if self._train_sampler is None:
+                raise RuntimeError("the QVAE's training sampler is set by training_plan()")
             with torch.no_grad():
                 z_model = self._train_sampler.sample(
                     self.prior, len(x), seed=int(torch.randint(0, 2**31 - 1, (1,), generator=gen)),
@@ -441,9 +691,18 @@ class QVAE(Generator):
         if fresh:
             self.codec.fit(x, e)
         params = [p for m in (self.encoder, self.decoder) for p in m.parameters()]
-        if self.prior is not None:
-            params += list(self.prior.parameters())
-        opt = torch.optim.Adam(params, lr=o.lr)
+        prior_params = [] if self.prior is None else list(self.prior.parameters())
+        if prior_params and o.prior_lr_scale != 1.0:
+            # Adam moves each weight by about lr per step, so |W| <= lr x steps: the prior's
+            # own rate lets short runs reach strong couplings
+            groups: list[dict[str, Any]] = [
+                {"params": params},
+                {"params": prior_params, "lr": o.lr * o.prior_lr_scale},
+            ]
+            opt = torch.optim.Adam(groups, lr=o.lr)
+        else:  # one parameter group, as checkpoints before prior_lr_scale have it
+            opt = torch.optim.Adam(params + prior_params, lr=o.lr)
+        params = params + prior_params
         if self.prior is not None:
             from caloforge.boltzmann import BlockGibbsSampler
 
