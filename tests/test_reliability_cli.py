@@ -179,6 +179,15 @@ def test_full_disk_simulate_is_one_sentence_not_a_crash(tmp_path):
 
 
 # --------------------------------------------------------------------------- interrupts
+def _as_started_from_a_terminal() -> None:
+    """Run in the child before exec: SIGINT at its default, as for a command a user starts in
+    the foreground of a shell. A test run started in the background of a non-interactive
+    shell (`make test &`, some CI runners) inherits SIGINT as ignored, and caloforge rightly
+    keeps an inherited ignore (tests/test_reliability_signals.py), so without this the
+    Ctrl-C cases would test nothing there."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(args: list[str], cwd: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "caloforge", *args],
@@ -186,6 +195,7 @@ def _start(args: list[str], cwd: Path) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
         cwd=cwd,
+        preexec_fn=_as_started_from_a_terminal,
     )
 
 

@@ -14,6 +14,16 @@ from caloforge import signals
 from caloforge.errors import Interrupted
 
 
+@pytest.fixture(autouse=True)
+def _sigint_as_in_a_terminal():
+    """Start every test with Python's own SIGINT handler, as in a foreground process. A test run
+    started in the background of a non-interactive shell (`make test &`, some CI runners)
+    inherits SIGINT as ignored, which caloforge keeps on purpose (last test below)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_raises_interrupted_with_its_exit_code(sig, code):
     before = signal.getsignal(sig)

@@ -146,7 +146,7 @@ def describe(
     if prior and (describe_prior is None or getattr(model, "prior", None) is None):
         raise ConfigError(f"model {model.model_name!r} has no Boltzmann prior to describe")
     out.print(model.describe(), highlight=False, markup=False)
-    if prior:
+    if prior and describe_prior is not None:
         out.print(describe_prior(seed=seed), highlight=False, markup=False)
 
 
