@@ -271,6 +271,25 @@ def _network(n_in: int, protocol: Protocol):
     return nn.Sequential(*layers)
 
 
+def _check_inputs(ref: np.ndarray, gen: np.ndarray) -> None:
+    """Raise ConfigError unless both samples are finite (N, D) arrays of equal N >= 10 and D."""
+    if ref.ndim != 2 or gen.ndim != 2 or ref.shape[1] != gen.shape[1]:
+        raise ConfigError(
+            f"classifier inputs must be (N, D) with the same D, got {ref.shape} and {gen.shape}"
+        )
+    if len(ref) != len(gen):
+        raise ConfigError(
+            f"the classifier test needs equally many reference and generated showers, got "
+            f"{len(ref)} and {len(gen)}"
+        )
+    if len(ref) < 10:
+        raise ConfigError(
+            f"the classifier test needs at least 10 showers per sample, got {len(ref)}"
+        )
+    if not (np.all(np.isfinite(ref)) and np.all(np.isfinite(gen))):
+        raise ConfigError("classifier inputs contain NaN or Inf")
+
+
 def _standardise(x: np.ndarray, train: np.ndarray) -> np.ndarray:
     """Scale (N, D) inputs with the statistics of the rows ``train``; float32 (N, D').
 
@@ -316,21 +335,7 @@ def classifier_test(
     proto = get_protocol(protocol)
     ref = np.asarray(reference, dtype=np.float32)
     gen = np.asarray(generated, dtype=np.float32)
-    if ref.ndim != 2 or gen.ndim != 2 or ref.shape[1] != gen.shape[1]:
-        raise ConfigError(
-            f"classifier inputs must be (N, D) with the same D, got {ref.shape} and {gen.shape}"
-        )
-    if len(ref) != len(gen):
-        raise ConfigError(
-            f"the classifier test needs equally many reference and generated showers, got "
-            f"{len(ref)} and {len(gen)}"
-        )
-    if len(ref) < 10:
-        raise ConfigError(
-            f"the classifier test needs at least 10 showers per sample, got {len(ref)}"
-        )
-    if not (np.all(np.isfinite(ref)) and np.all(np.isfinite(gen))):
-        raise ConfigError("classifier inputs contain NaN or Inf")
+    _check_inputs(ref, gen)
 
     rng = np.random.default_rng(seed)
     x = np.concatenate([ref, gen])
@@ -544,21 +549,7 @@ def official_classifier_test(
 
     ref = np.asarray(reference, dtype=np.float64)
     gen = np.asarray(generated, dtype=np.float64)
-    if ref.ndim != 2 or gen.ndim != 2 or ref.shape[1] != gen.shape[1]:
-        raise ConfigError(
-            f"classifier inputs must be (N, D) with the same D, got {ref.shape} and {gen.shape}"
-        )
-    if len(ref) != len(gen):
-        raise ConfigError(
-            f"the classifier test needs equally many reference and generated showers, got "
-            f"{len(ref)} and {len(gen)}"
-        )
-    if len(ref) < 10:
-        raise ConfigError(
-            f"the classifier test needs at least 10 showers per sample, got {len(ref)}"
-        )
-    if not (np.all(np.isfinite(ref)) and np.all(np.isfinite(gen))):
-        raise ConfigError("classifier inputs contain NaN or Inf")
+    _check_inputs(ref, gen)
     rng = np.random.default_rng(seed)
     (cut_1, cut_2), split_note = official_split(len(ref), dataset)
     parts: list[list[np.ndarray]] = [[], [], []]
