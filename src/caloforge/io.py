@@ -328,11 +328,94 @@ def _clean_attrs(attrs: dict) -> dict:
     return out
 
 
+class AtomicH5:
+    """An HDF5 file written under a temporary sibling, renamed into place only on success.
+
+    The one mechanism behind every HDF5 output (:class:`ShowerWriter`, the hits writer): the
+    file is claimed (:func:`caloforge.outputs.atomic_file`), HDF5 writes through a
+    :class:`_GuardedFile`, and the temporary file is removed on every failure path (an
+    exception, an interrupt, a write or close that fails on a full disk). The first failed
+    write is raised as one ``OSError`` naming ``path``::
+
+        with AtomicH5("out.h5") as f:
+            f.create_dataset(...)
+    """
+
+    def __init__(self, path: PathLike, *, inputs: Sequence[PathLike | None] = ()) -> None:
+        self.path = Path(path)
+        self.inputs = tuple(inputs)
+        self._ctx: AbstractContextManager[Path] | None = None
+        self._file: h5py.File | None = None
+        self._raw: _GuardedFile | None = None
+
+    def __enter__(self) -> h5py.File:
+        self._ctx = atomic_file(self.path, inputs=self.inputs)
+        tmp = self._ctx.__enter__()
+        try:
+            self._raw = _GuardedFile(tmp)
+            self._file = h5py.File(self._raw, "w")
+        except BaseException as exc:
+            self.close(exc)
+            raise
+        return self._file
+
+    def raise_write_error(self) -> None:
+        """Raise the first failed write of the file (full disk ...) as one OSError."""
+        if self._raw is not None and self._raw.error is not None:
+            e = self._raw.error
+            raise OSError(e.errno, e.strerror or str(e), str(self.path)) from None
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close(exc)
+
+    def close(self, exc: BaseException | None, *, refuse: Exception | None = None) -> None:
+        """Close the HDF5 file, then rename it into place or remove it.
+
+        It is removed when ``exc`` (the block's exception) is set, when closing or a write
+        failed, or when ``refuse`` (a reason not to publish, checked after the disk's own
+        errors) is given. A failure other than ``exc`` is raised; ``exc`` itself is left to
+        propagate by the caller, never masked by a failing close.
+        """
+        ctx, self._ctx = self._ctx, None
+        if ctx is None:
+            return
+        file, self._file = self._file, None
+        failure: BaseException | None = exc
+        try:
+            if file is not None:
+                file.close()  # writes after a failed one were dropped, so this cannot fail late
+        except Exception as close_exc:  # noqa: BLE001 - HDF5 raises RuntimeError or OSError
+            if failure is None:
+                failure = ShowerFileError(
+                    f"{self.path}: could not finish writing the file ({_first_line(close_exc)})"
+                )
+        finally:
+            raw, self._raw = self._raw, None
+            if raw is not None:
+                raw.close()
+        disk_error = raw.error if raw is not None else None
+        if disk_error is not None and (failure is None or isinstance(failure, Exception)):
+            # the disk's error, not HDF5's consequence of it (e.g. "filter returned failure")
+            if not (isinstance(failure, OSError) and failure.errno == disk_error.errno):
+                e = disk_error
+                failure = OSError(e.errno, e.strerror or str(e), str(self.path))
+        if failure is None:
+            failure = refuse
+        if failure is None:
+            ctx.__exit__(None, None, None)  # fsync + rename; on failure it removes the file
+            return
+        try:
+            ctx.__exit__(type(failure), failure, failure.__traceback__)
+        finally:
+            if failure is not exc:
+                raise failure
+
+
 class ShowerWriter:
     """Append showers chunk by chunk to a CaloChallenge-layout file, atomically.
 
     Use as a context manager; the file appears under its final name only when the block exits
-    without an exception::
+    without an exception (:class:`AtomicH5`)::
 
         with ShowerWriter("ref.h5", n_voxels=6480, attrs={"geometry": "ds2"}) as w:
             for energies, showers in chunks:
@@ -358,38 +441,33 @@ class ShowerWriter:
         self.validate = validate
         self.n_written = 0
         self.inputs = tuple(inputs)
-        self._ctx: AbstractContextManager[Path] | None = None
+        self._h5: AtomicH5 | None = None
         self._file: h5py.File | None = None
-        self._raw: _GuardedFile | None = None
 
     def __enter__(self) -> ShowerWriter:
-        self._ctx = atomic_file(self.path, inputs=self.inputs)
+        h5 = self._h5 = AtomicH5(self.path, inputs=self.inputs)
+        self._file = f = h5.__enter__()
         try:
-            return self._start(self._ctx.__enter__())
+            rows = max(1, min(1024, 2**20 // max(self.n_voxels, 1)))
+            gz = {"compression": "gzip", "compression_opts": self.compression_level}
+            f.create_dataset(
+                ENERGY_KEY, (0, 1), maxshape=(None, 1), dtype=np.float64, chunks=(4096, 1), **gz
+            )
+            f.create_dataset(
+                SHOWER_KEY, (0, self.n_voxels), maxshape=(None, self.n_voxels),
+                dtype=self.dtype, chunks=(rows, self.n_voxels), shuffle=True, **gz,
+            )  # fmt: skip
+            for k, v in _clean_attrs(self.attrs).items():
+                f.attrs[k] = v
+            h5.raise_write_error()
         except BaseException as exc:  # e.g. a full disk already: remove the temporary file
             self.__exit__(type(exc), exc, exc.__traceback__)
             raise
-
-    def _start(self, tmp: Path) -> ShowerWriter:
-        self._raw = _GuardedFile(tmp)
-        self._file = h5py.File(self._raw, "w")
-        rows = max(1, min(1024, 2**20 // max(self.n_voxels, 1)))
-        gz = {"compression": "gzip", "compression_opts": self.compression_level}
-        self._file.create_dataset(
-            ENERGY_KEY, (0, 1), maxshape=(None, 1), dtype=np.float64, chunks=(4096, 1), **gz
-        )
-        self._file.create_dataset(
-            SHOWER_KEY, (0, self.n_voxels), maxshape=(None, self.n_voxels), dtype=self.dtype,
-            chunks=(rows, self.n_voxels), shuffle=True, **gz,
-        )  # fmt: skip
-        for k, v in _clean_attrs(self.attrs).items():
-            self._file.attrs[k] = v
-        self._raise_write_error()
         return self
 
     def append(self, incident_energies: np.ndarray, showers: np.ndarray) -> None:
         """Append (N,) or (N, 1) incident energies (MeV) and (N, V) showers (MeV)."""
-        if self._file is None:
+        if self._file is None or self._h5 is None:
             raise RuntimeError("ShowerWriter.append called outside its `with` block")
         signals.check()
         e = np.asarray(incident_energies, dtype=np.float64).reshape(-1)
@@ -407,55 +485,17 @@ class ShowerWriter:
             ds = self._file[key]
             ds.resize(n1, axis=0)
             ds[n0:n1] = arr.astype(ds.dtype, copy=False)
-        self._raise_write_error()
+        self._h5.raise_write_error()
         self.n_written = n1
 
-    def _raise_write_error(self) -> None:
-        """Raise the first failed write of the file (full disk ...) as one OSError."""
-        if self._raw is not None and self._raw.error is not None:
-            e = self._raw.error
-            raise OSError(e.errno, e.strerror or str(e), str(self.path)) from None
-
     def __exit__(self, exc_type, exc, tb) -> None:
-        """Close the HDF5 file, then rename it into place (success) or remove it (failure).
-
-        The temporary file is removed on every failure path: an exception in the block, an
-        interrupt, a write or close that fails on a full disk. A failing close never masks the
-        block's own exception.
-        """
-        ctx, self._ctx = self._ctx, None
-        if ctx is None:
+        """Publish the file, or remove it on an exception, a failing disk or no showers."""
+        h5, self._h5 = self._h5, None
+        self._file = None
+        if h5 is None:
             return
-        file, self._file = self._file, None
-        failure: BaseException | None = exc
-        try:
-            if file is not None:
-                file.close()  # writes after a failed one were dropped, so this cannot fail late
-        except Exception as close_exc:  # noqa: BLE001 - HDF5 raises RuntimeError or OSError
-            if failure is None:
-                failure = ShowerFileError(
-                    f"{self.path}: could not finish writing the file ({_first_line(close_exc)})"
-                )
-        finally:
-            raw, self._raw = self._raw, None
-            if raw is not None:
-                raw.close()
-        disk_error = raw.error if raw is not None else None
-        if disk_error is not None and (failure is None or isinstance(failure, Exception)):
-            # the disk's error, not HDF5's consequence of it (e.g. "filter returned failure")
-            if not (isinstance(failure, OSError) and failure.errno == disk_error.errno):
-                e = disk_error
-                failure = OSError(e.errno, e.strerror or str(e), str(self.path))
-        if failure is None and self.n_written == 0:
-            failure = ShowerFileError(f"{self.path}: refusing to write a file with no showers")
-        if failure is None:
-            ctx.__exit__(None, None, None)  # fsync + rename; on failure it removes the file
-            return
-        try:
-            ctx.__exit__(type(failure), failure, failure.__traceback__)
-        finally:
-            if failure is not exc:
-                raise failure
+        empty = ShowerFileError(f"{self.path}: refusing to write a file with no showers")
+        h5.close(exc, refuse=empty if self.n_written == 0 else None)
 
 
 class _GuardedFile:

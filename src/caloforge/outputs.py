@@ -360,9 +360,10 @@ def atomic_file(
             _fsync_path(tmp_path)
             os.replace(tmp_path, final)
             _fsync_path(final.parent)
-        except BaseException:
+        except BaseException as exc:
             with contextlib.suppress(OSError):
                 tmp_path.unlink()
+            _raise_naming(exc, final, tmp_path)
             raise
 
 
@@ -412,8 +413,9 @@ def atomic_dir(
             os.chmod(tmp, 0o777 & ~_umask())
             yield tmp
             commit_dir(tmp, final)
-        except BaseException:
+        except BaseException as exc:
             shutil.rmtree(tmp, ignore_errors=True)
+            _raise_naming(exc, final, tmp)
             raise
 
 
@@ -486,3 +488,34 @@ def claims(
         return wrapper
 
     return decorate
+
+
+def disk_error(exc: BaseException) -> OSError | None:
+    """The full-disk ``OSError`` (ENOSPC, EDQUOT, EFBIG) behind ``exc`` or its causes, or None.
+
+    Libraries wrap it in their own exceptions (torch and HDF5 in a RuntimeError, safetensors
+    in a SafetensorError), sometimes as text only; this finds it in either form.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in _DISK_FULL:
+            return current
+        text = str(current)
+        for code, phrase in ((errno.ENOSPC, "No space left"), (errno.EFBIG, "File too large")):
+            if phrase in text:
+                return OSError(code, os.strerror(code))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def _raise_naming(exc: BaseException, final: Path, tmp: Path) -> None:
+    """If ``exc`` is a full disk that names no file or only the temporary one, raise it again
+    as an ``OSError`` naming the output ``final`` (the temporary is gone by now)."""
+    full = disk_error(exc) if isinstance(exc, Exception) else None
+    if full is not None and (full.filename is None or str(tmp) in str(full.filename)):
+        raise OSError(full.errno, full.strerror, str(final)) from exc

@@ -9,7 +9,6 @@ sentence and exits with status 2.
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 from typing import NoReturn
 
@@ -50,27 +49,6 @@ def _os_error(exc: OSError) -> str:
     return f"{where}{reason}"
 
 
-def _disk_error(exc: BaseException) -> OSError | None:
-    """The full-disk OSError behind a library's own exception (torch, matplotlib, HDF5 wrap
-    it in a RuntimeError or ValueError), or None."""
-    import errno
-
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-            return exc
-        text = str(exc)
-        for code, phrase in ((errno.ENOSPC, "No space left"), (errno.EFBIG, "File too large")):
-            if phrase in text:
-                return OSError(code, os.strerror(code))
-        nxt = exc.__cause__ or exc.__context__
-        if nxt is None:
-            return None
-        exc = nxt
-    return None
-
-
 def main() -> None:
     """Console-script entry point.
 
@@ -86,6 +64,7 @@ def main() -> None:
 
     from caloforge import signals
     from caloforge.errors import CaloforgeError, Interrupted
+    from caloforge.outputs import disk_error
 
     with signals.handled():
         try:
@@ -114,7 +93,7 @@ def main() -> None:
         except MemoryError:
             fail("out of memory; ask for fewer showers or a smaller batch size")
         except Exception as exc:
-            disk = _disk_error(exc)
+            disk = disk_error(exc)
             if disk is None:
                 raise  # a bug: keep the traceback
             fail(_os_error(disk))

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from caloforge.errors import CheckpointError
+from caloforge.outputs import disk_error
 
 WEIGHTS_FILE = "model.safetensors"
 META_FILE = "model.json"
@@ -127,7 +128,13 @@ def commit_set(directory: str | os.PathLike, writers: Mapping[str, Callable[[Pat
         for name, write in writers.items():
             if name not in SET_FILES:
                 raise ValueError(f"{name} is not a checkpoint file")
-            write(tmp / name)
+            try:
+                write(tmp / name)
+            except Exception as exc:  # a full disk, maybe wrapped: name the run's file
+                full = disk_error(exc)
+                if full is None:
+                    raise
+                raise OSError(full.errno, full.strerror, str(final / name)) from exc
         if not final.exists():
             os.rename(tmp, final)
             return final

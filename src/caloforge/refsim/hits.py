@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,10 +35,11 @@ import numpy as np
 
 from caloforge.errors import ShowerFileError
 from caloforge.geometry import CartesianLayer, CylindricalLayer, Geometry
-from caloforge.ioutil import atomic_path
+from caloforge.io import AtomicH5
 
 LAYOUT = "caloforge-hits-1"
 _FIELDS = ("x", "y", "z", "energy", "layer")
+_DTYPES = {"x": "f4", "y": "f4", "z": "f4", "energy": "f4", "layer": "i2"}  # per field
 
 
 @dataclass
@@ -187,25 +187,31 @@ class HitsWriter:
         self.attrs = {"layout": LAYOUT, **(attrs or {})}
         self.n_showers = 0
         self.n_hits = 0
-        self._ctx: AbstractContextManager[Path] | None = None
+        self._h5: AtomicH5 | None = None
         self._file: h5py.File | None = None
 
     def __enter__(self) -> HitsWriter:
-        self._ctx = atomic_path(self.path)
-        tmp = self._ctx.__enter__()
-        self._file = f = h5py.File(tmp, "w")
-        gz = {"compression": "gzip", "compression_opts": 4}
-        f.create_dataset("incident_energies", (0,), maxshape=(None,), dtype="f8", chunks=(4096,))
-        f.create_dataset("offsets", (1,), maxshape=(None,), dtype="i8", chunks=(4096,))
-        for name, dt in (("x", "f4"), ("y", "f4"), ("z", "f4"), ("energy", "f4"), ("layer", "i2")):
-            f.create_dataset(name, (0,), maxshape=(None,), dtype=dt, chunks=(65536,), **gz)
-        for k, v in self.attrs.items():
-            f.attrs[k] = v
+        h5 = self._h5 = AtomicH5(self.path)
+        self._file = f = h5.__enter__()
+        try:
+            gz = {"compression": "gzip", "compression_opts": 4}
+            f.create_dataset(
+                "incident_energies", (0,), maxshape=(None,), dtype="f8", chunks=(4096,)
+            )
+            f.create_dataset("offsets", (1,), maxshape=(None,), dtype="i8", chunks=(4096,))
+            for name, dt in _DTYPES.items():
+                f.create_dataset(name, (0,), maxshape=(None,), dtype=dt, chunks=(65536,), **gz)
+            for k, v in self.attrs.items():
+                f.attrs[k] = v
+            h5.raise_write_error()
+        except BaseException as exc:  # e.g. a full disk already: remove the temporary file
+            self.__exit__(type(exc), exc, exc.__traceback__)
+            raise
         return self
 
     def append(self, incident_energies: np.ndarray, hits: Hits) -> None:
         """Append the hits of len(hits) showers with their incident energies (MeV)."""
-        if self._file is None:
+        if self._file is None or self._h5 is None:
             raise RuntimeError("HitsWriter.append called outside its `with` block")
         e = np.asarray(incident_energies, dtype=np.float64).reshape(-1)
         if len(e) != len(hits):
@@ -222,13 +228,15 @@ class HitsWriter:
         for name in _FIELDS:
             f[name].resize(h1, axis=0)
             f[name][h0:h1] = getattr(hits, name)
+        self._h5.raise_write_error()
         self.n_showers, self.n_hits = n1, h1
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        assert self._file is not None and self._ctx is not None
-        self._file.close()
+        """Publish the file, or remove it on an exception or a failing disk."""
+        h5, self._h5 = self._h5, None
         self._file = None
-        self._ctx.__exit__(exc_type, exc, tb)
+        if h5 is not None:
+            h5.close(exc)
 
 
 def write_hits(path: str | os.PathLike, incident_energies: np.ndarray, hits: Hits) -> Path:
