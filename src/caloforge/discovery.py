@@ -21,7 +21,6 @@ from __future__ import annotations
 import ast
 import functools
 import importlib
-import importlib.util
 from pathlib import Path
 
 
@@ -54,8 +53,7 @@ def declared_names(package: str, decorator: str) -> dict[str, str]:
     Raises:
         ValueError: two modules declare the same name (a packaging mistake, found by the tests).
     """
-    spec = importlib.util.find_spec(package)
-    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    locations = list(getattr(importlib.import_module(package), "__path__", []))
     found: dict[str, str] = {}
     for location in locations:
         for path in sorted(Path(location).glob("*.py")):
