@@ -106,6 +106,4 @@ def test_the_report_computes_the_new_file_with_no_edit(example, tmp_path):
 def test_an_unknown_metric_in_a_threshold_is_one_sentence():
     threshold = parse_threshold("metric.no-such-metric<1")
     with pytest.raises(ConfigError, match="unknown metric 'no-such-metric'"):
-        evaluate(
-            "gen.h5", "ref.h5", out_dir="never", classifiers=(), thresholds=[threshold]
-        )
+        evaluate("gen.h5", "ref.h5", out_dir="never", classifiers=(), thresholds=[threshold])

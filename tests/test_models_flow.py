@@ -136,8 +136,6 @@ def test_listing_the_models_does_not_import_zuko():
         "import sys, caloforge.models as m; names = m.available_models(); "
         "print('flow' in names, 'zuko' in sys.modules)"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
-    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["True", "False"]

@@ -43,7 +43,7 @@ def _decorated_names(tree: ast.Module, decorator: str) -> list[str]:
     return names
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def declared_names(package: str, decorator: str) -> dict[str, str]:
     """Plug-in name -> dotted module, for every ``@decorator("name")`` in ``package``'s modules.
 

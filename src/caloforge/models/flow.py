@@ -91,6 +91,14 @@ class LayerFlowNet(nn.Module):
         zuko: the zuko module (imported by the caller, an optional extra).
     """
 
+    #: fitted on the training data (buffers): 1.05 x the largest response; (mean, std) of
+    #: log E_inc (2,), of the energy features (2, L), of log E_i (2, L), of the patterns (2, V)
+    r_max: torch.Tensor
+    log_e_stats: torch.Tensor
+    energy_stats: torch.Tensor
+    layer_log_stats: torch.Tensor
+    pattern_stats: torch.Tensor
+
     def __init__(self, geometry: Geometry, options: FlowConfig, zuko: Any) -> None:
         super().__init__()
         self.sizes = [int(n) for n in geometry.layer_sizes]
