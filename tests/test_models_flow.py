@@ -51,13 +51,15 @@ def trained(geo, data, tmp_path_factory):
 def test_maximum_likelihood_lowers_the_validation_nll(trained):
     _, history, _ = trained
     # After one step the validation NLL (nats per shower, summed over the energy flow's 3 and
-    # the layer flows' 12 standardised features) is about 23-26; after 4 epochs about 21 for
-    # seeds 3-5 (spread 0.3). The estimate's own noise is well under 1 nat: 32 fixed showers,
-    # re-dequantised each epoch with noise 1e-5 of a voxel. A 2-nat fall is the bar.
+    # the layer flows' 12 standardised features) is 23.9-25.0 for seeds 3-5, after 4 epochs
+    # 21.3-21.5: falls of 2.6-3.6. Without learning the fall would be the estimate's own noise:
+    # 32 fixed showers re-dequantised each epoch (noise 1e-5 of a voxel), well under the 0.2
+    # spread of the final values over seeds. A 1.5-nat fall is the bar: 5 times that noise
+    # scale above 0, and 1 nat below the smallest fall seen.
     assert history["steps"][0] == 1.0
     first = history["val_nll_energy"][0] + history["val_nll_voxels"][0]
     last = history["val_nll_energy"][-1] + history["val_nll_voxels"][-1]
-    assert last < first - 2.0, (first, last)
+    assert last < first - 1.5, (first, last)
 
 
 def test_generated_showers_are_physical_and_seeded(trained, geo):
