@@ -69,3 +69,31 @@ def test_the_guide_model_trains_resumes_and_reloads(example, tmp_path):
     assert [s.name for s in a.latent_spec()] == ["noise", "incident_energy"]
     with pytest.raises(ConfigError, match="'hidden' of model 'mean-shape' must be >= 1"):
         cls(geo, {"hidden": 0})
+
+
+def test_the_parametrised_suites_cover_the_new_file(example, tmp_path):
+    """What tests/test_training_engine.py, test_model_configs.py and test_model_capabilities.py
+    check for every built-in model, run on the guide's model, found by name: a new model file
+    passes them with no edit of those files."""
+    import test_model_capabilities as capabilities
+    import test_model_configs as configs
+    import test_training_engine as engine
+
+    name = "mean-shape"
+    engine.test_every_model_declares_a_smoke_config(name)
+    engine.test_initialisation_is_drawn_from_the_seed(name)
+    geo = get_geometry(engine.GEOMETRY)
+    data = (
+        toy_showers(geo, np.geomspace(1e3, 1e5, 16), seed=1),
+        toy_showers(geo, np.geomspace(2e3, 5e4, 6), seed=2),
+    )
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    engine.test_seeded_and_resumed_runs_are_bit_identical(name, data, tmp_path / "a")
+    engine.test_budget_stops_after_the_step_that_passes_it(name, data, tmp_path / "b")
+    configs.test_every_option_of_every_model_refuses_bad_values_in_one_sentence(name)
+    configs.test_defaults_round_trip_and_are_stored_typed(name)
+    model = capabilities.smoke_model(name)
+    capabilities.test_every_model_refuses_conditions_it_does_not_support(model)
+    capabilities.test_latent_spec_describes_latent_inputs(model)
+    capabilities.test_capabilities_replace_duck_typing(model)

@@ -20,14 +20,19 @@ LEGACY = Path(__file__).parent / "fixtures" / "legacy_v1"
 E = np.array([2e3, 4e4])
 
 
-@pytest.fixture(scope="module", params=builtin_models())
-def model(request):
-    """Every built-in model with its declared smoke config, after one training step (which
-    fits what a model fits once on its data), so that it generates."""
+def smoke_model(name: str):
+    """Model ``name`` with its declared smoke config, after one training step (which fits
+    what a model fits once on its data), so that it generates."""
     geo = get_geometry("grid:8x4x4")
-    m = model_class(request.param)(geo, model_class(request.param).smoke_config)
+    m = model_class(name)(geo, model_class(name).smoke_config)
     m.fit(toy_showers(geo, np.geomspace(1e3, 1e5, 16), seed=1), max_minutes=0.0, progress=False)
     return m
+
+
+@pytest.fixture(scope="module", params=builtin_models())
+def model(request):
+    """Every built-in model (a new model file included), ready to generate."""
+    return smoke_model(request.param)
 
 
 @pytest.mark.parametrize(

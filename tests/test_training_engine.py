@@ -24,7 +24,11 @@ GEOMETRY = "grid:8x4x4"
 #: every built-in model, found from its file (caloforge.discovery), trained with the tiny options
 #: its class declares (``smoke_config``): a new model file is tested here without editing this one
 MODELS = builtin_models()
-TINY: dict[str, dict] = {name: dict(model_class(name).smoke_config or {}) for name in MODELS}
+
+
+def tiny(name: str) -> dict:
+    """The smoke config model ``name`` declares."""
+    return dict(model_class(name).smoke_config or {})
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -41,7 +45,7 @@ def data() -> tuple[Showers, Showers]:
 
 
 def make(name: str):
-    return model_class(name)(get_geometry(GEOMETRY), TINY[name])
+    return model_class(name)(get_geometry(GEOMETRY), tiny(name))
 
 
 def tensors(run: Path) -> dict[str, torch.Tensor]:
@@ -137,7 +141,7 @@ def run(data, tmp_path) -> Path:
 
 
 def resume(name: str, run: Path, data, config: dict | None = None):
-    model = model_class(name)(get_geometry(GEOMETRY), config or TINY[name])
+    model = model_class(name)(get_geometry(GEOMETRY), config or tiny(name))
     return model.fit(data[0], out_dir=run, epochs=2, resume=True, progress=False)
 
 
@@ -157,7 +161,7 @@ def test_resume_with_another_model_or_config_is_an_error(run, data):
     with pytest.raises(CheckpointError, match="holds a 'gan3d' checkpoint, cannot resume"):
         resume("wgan", run, data)
     with pytest.raises(CheckpointError, match=r"different options \(latent_dim\)"):
-        resume("gan3d", run, data, {**TINY["gan3d"], "latent_dim": 5})
+        resume("gan3d", run, data, {**tiny("gan3d"), "latent_dim": 5})
 
 
 @pytest.mark.parametrize(
