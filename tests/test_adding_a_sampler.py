@@ -1,33 +1,46 @@
-"""docs/adding-a-sampler.md: its example sampler registers, samples and matches the exact law."""
+"""docs/adding-a-sampler.md: its example sampler, saved as one file of the package, is found by
+name, samples and matches the exact law."""
 
 from __future__ import annotations
 
 import re
 import sys
-import types
 from pathlib import Path
 
 import pytest
 import torch
 
+import caloforge.boltzmann
 from caloforge.boltzmann import BoltzmannMachine, get_sampler, make_topology, samplers
 from caloforge.boltzmann.partition import all_states, exact_energies
+from caloforge.discovery import declared_names
 
 GUIDE = Path(__file__).resolve().parents[1] / "docs" / "adding-a-sampler.md"
+MODULE = "caloforge.boltzmann.metropolis"
 
 
 @pytest.fixture
-def example():
-    """The guide's code block, run as a module; the sampler is unregistered afterwards."""
+def example(tmp_path, monkeypatch):
+    """The guide's code block saved as ``metropolis.py`` in a folder of the caloforge.boltzmann
+    package (its ``__path__`` extended for this test), as a new built-in sampler file; nothing
+    imports it here. Unregistered and forgotten afterwards."""
     code = re.search(r"```python\n(.*?)```", GUIDE.read_text(), re.S).group(1)
-    module = types.ModuleType("caloforge_sampler_guide_example")
-    sys.modules[module.__name__] = module
+    (tmp_path / "metropolis.py").write_text(code)
+    path = [*caloforge.boltzmann.__path__, str(tmp_path)]
+    monkeypatch.setattr(caloforge.boltzmann, "__path__", path)
+    declared_names.cache_clear()
     try:
-        exec(compile(code, str(GUIDE), "exec"), module.__dict__)
-        yield module
+        yield
     finally:
         samplers._SAMPLERS.pop("metropolis", None)
-        sys.modules.pop(module.__name__, None)
+        sys.modules.pop(MODULE, None)
+        declared_names.cache_clear()
+
+
+def test_the_new_file_is_found_by_name(example):
+    assert "metropolis" in samplers.sampler_names() and MODULE not in sys.modules
+    assert type(get_sampler("metropolis", sweeps=3)).__name__ == "MetropolisSampler"
+    assert MODULE in sys.modules
 
 
 def _machine() -> BoltzmannMachine:

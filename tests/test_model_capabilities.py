@@ -11,16 +11,28 @@ import pytest
 
 from caloforge.conditions import Conditions
 from caloforge.errors import ConfigError
-from caloforge.models import builtin_models, load_generator
+from caloforge.geometry import get_geometry
+from caloforge.models import builtin_models, load_generator, model_class
+from caloforge.models._gan_common import toy_showers
 from caloforge.workflows import configure_model
 
 LEGACY = Path(__file__).parent / "fixtures" / "legacy_v1"
 E = np.array([2e3, 4e4])
 
 
+def smoke_model(name: str):
+    """Model ``name`` with its declared smoke config, after one training step (which fits
+    what a model fits once on its data), so that it generates."""
+    geo = get_geometry("grid:8x4x4")
+    m = model_class(name)(geo, model_class(name).smoke_config)
+    m.fit(toy_showers(geo, np.geomspace(1e3, 1e5, 16), seed=1), max_minutes=0.0, progress=False)
+    return m
+
+
 @pytest.fixture(scope="module", params=builtin_models())
 def model(request):
-    return load_generator(LEGACY / request.param)
+    """Every built-in model (a new model file included), ready to generate."""
+    return smoke_model(request.param)
 
 
 @pytest.mark.parametrize(
@@ -68,10 +80,24 @@ def test_latent_spec_describes_latent_inputs(model):
 
 def test_capabilities_replace_duck_typing(model):
     name = model.model_name
-    assert model.takes_prior_sampler == (name == "qvae")
-    assert model.takes_device == (name in ("qgan", "qgan-dist"))
-    assert model.exportable == (name not in ("qgan", "qgan-dist"))
-    if not model.takes_prior_sampler:
+    if name in ("qvae", "vae", "gan3d", "wgan", "qgan", "qgan-dist"):  # what they declared so far
+        assert model.takes_prior_sampler == (name == "qvae")
+        assert model.takes_device == (name in ("qgan", "qgan-dist"))
+        assert model.exportable == (name not in ("qgan", "qgan-dist"))
+    if model.exportable:  # the deterministic part traces to TorchScript, for any batch size
+        import warnings
+
+        import torch
+
+        module = model.inference_module().eval()
+        other = model.latent_inputs(np.array([1e3, 5e3, 7e4]), seed=2)
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # deprecation and tracer notes of torch.jit
+            traced = torch.jit.trace(module, model.latent_inputs(E, seed=1), check_trace=False)
+            torch.testing.assert_close(traced(*other), module(*other))
+    if model.takes_prior_sampler:
+        configure_model(model, sampler="gibbs")
+    else:
         with pytest.raises(ConfigError, match="prior"):
             configure_model(model, sampler="sa")
     if not model.takes_device:

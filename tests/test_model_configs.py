@@ -4,9 +4,13 @@ generate the same numbers."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import subprocess
 import sys
+import types
+import typing
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +25,9 @@ from caloforge.models._gan_common import toy_showers
 
 LEGACY = Path(__file__).parent / "fixtures" / "legacy_v1"
 
-#: per model, bad values of every kind: wrong type, bool for a number, NaN, null, out of range,
+#: for the existing models, hand-picked bad values with their exact messages; every model (a new
+#: one included) also gets the bad values derived from its config's fields (``derived_cases``).
+#: Per model, bad values of every kind: wrong type, bool for a number, NaN, null, out of range,
 #: a bad list element, an unknown choice, an unknown key; each -> the option named in one sentence
 BAD: dict[str, list[tuple[dict, str]]] = {
     "qvae": [
@@ -74,11 +80,77 @@ BAD: dict[str, list[tuple[dict, str]]] = {
         ({"encoding": "angle"}, "unknown option(s) encoding for model 'qgan-dist'"),
     ],
 }
+
+
+def _inner(tp):
+    """(optional, the type without None) of a field's annotation."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return len(args) < len(typing.get_args(tp)), args[0]
+    return False, tp
+
+
+def _bad_values(f: dataclasses.Field, tp) -> list:
+    """Values of the wrong type, NaN, out of range ... for one option (from its annotation and
+    its ``option(...)`` metadata)."""
+    optional, tp = _inner(tp)
+    out: list = [] if optional else [None]
+    m = f.metadata
+    if typing.get_origin(tp) is tuple:
+        item = typing.get_args(tp)[0]
+        n = m.get("length") or m.get("min_length") or 1
+        out += ["x", [{"a": 1}] * n]
+        if item in (int, float):
+            out.append([True] * n)
+            if m.get("min") is not None:
+                out.append([m["min"] - 1] * n)
+            if m.get("max") is not None:
+                out.append([m["max"] + 1] * n)
+        if m.get("length") is not None:
+            out.append([1] * (m["length"] + 1))
+        return out
+    if typing.get_origin(tp) is typing.Literal:
+        return [*out, "no-such-choice", True, 1.5]
+    if tp is bool:
+        return [*out, 1, "yes"]
+    if tp is str:
+        return [*out, 1, True]
+    out += ["abc", True, [1]]
+    out += [1.5] if tp is int else [math.nan, math.inf]
+    if m.get("min") is not None:
+        out.append(m["min"] if m.get("min_exclusive") else m["min"] - 1)
+    if m.get("max") is not None:
+        out.append(m["max"] if m.get("max_exclusive") else m["max"] + 1)
+    return out
+
+
+def derived_cases(name: str) -> list[tuple[dict, str]]:
+    """Bad values for every option of model ``name``'s config, each with the start of its
+    one-sentence message, and an unknown key."""
+    cls = model_class(name).config_class
+    hints = typing.get_type_hints(cls)
+    cases = [
+        ({f.name: value}, f"option {f.name!r} of model {name!r} must be")
+        for f in dataclasses.fields(cls)
+        for value in _bad_values(f, hints[f.name])
+    ]
+    return [*cases, ({"no_such_option": 1}, "unknown option(s) no_such_option")]
+
+
 CASES = [(name, config, message) for name, cases in BAD.items() for config, message in cases]
+#: the CLI cases: the hand-picked ones and, for every model, its first derived bad value
+CLI_CASES = CASES + [(name, *derived_cases(name)[0]) for name in builtin_models()]
 
 
-def test_every_model_has_bad_config_cases():
-    assert sorted(BAD) == builtin_models()
+@pytest.mark.parametrize("name", builtin_models())
+def test_every_option_of_every_model_refuses_bad_values_in_one_sentence(name):
+    cases = derived_cases(name)
+    assert len(cases) > len(dataclasses.fields(model_class(name).config_class))
+    for config, message in cases:
+        with pytest.raises(ConfigError) as info:
+            model_class(name)(get_geometry("grid:8x4x4"), config)
+        text = str(info.value)
+        assert message in text and "\n" not in text, (config, text)
 
 
 @pytest.mark.parametrize(("name", "config", "message"), CASES)
@@ -121,7 +193,7 @@ def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
     return (0 if code is None else int(code)), captured.out, captured.err
 
 
-@pytest.mark.parametrize(("name", "config", "message"), CASES)
+@pytest.mark.parametrize(("name", "config", "message"), CLI_CASES)
 def test_cli_bad_config_exits_2_with_one_line(
     name, config, message, shower_file, tmp_path, monkeypatch, capsys
 ):
@@ -169,7 +241,16 @@ def test_cli_resume_with_a_different_config_is_refused(shower_file, tmp_path, mo
 
 
 # --------------------------------------------------------------------------- old checkpoints
-@pytest.mark.parametrize("name", builtin_models())
+#: the models that existed when the first model.json layout was current (a model added later
+#: never wrote that layout, so it has no fixture)
+LEGACY_MODELS = sorted(p.name for p in LEGACY.iterdir() if (p / "model.json").is_file())
+
+
+def test_legacy_fixtures_are_of_built_in_models():
+    assert len(LEGACY_MODELS) >= 6 and set(LEGACY_MODELS) <= set(builtin_models())
+
+
+@pytest.mark.parametrize("name", LEGACY_MODELS)
 def test_checkpoints_of_the_first_layout_load_and_generate_the_same(name):
     model = load_generator(LEGACY / name)
     assert model.model_name == name and "format" not in json.loads(

@@ -21,30 +21,19 @@ from caloforge.models.training import TrainOptions
 from caloforge.seeding import check_seed, derive_seed
 
 GEOMETRY = "grid:8x4x4"
-#: the smallest configurations that exercise every part of each model's training step
-TINY: dict[str, dict] = {
-    "qvae": {
-        "units_per_partition": 4, "hidden": 8, "batch_size": 8, "gibbs_sweeps_sample": 2,
-        "gibbs_sweeps_train": 1,
-    },
-    "vae": {"units_per_partition": 4, "hidden": 8, "batch_size": 8},
-    "gan3d": {"latent_dim": 4, "gen_channels": [4, 2], "disc_channels": [2, 2], "batch_size": 8},
-    "wgan": {
-        "latent_dim": 4, "gen_channels": [4, 2], "critic_channels": [2, 2],
-        "regressor_channels": [2, 2], "hidden": 4, "regressor_epochs": 1, "n_critic": 2,
-        "batch_size": 8,
-    },
-    "qgan": {
-        "n_layers": 1, "batch_size": 8, "steps_per_epoch": 2, "pretrain_steps": 1,
-        "disc_hidden": [4],
-    },
-    "qgan-dist": {"n_layers": 1, "batch_size": 8, "steps_per_epoch": 2, "disc_hidden": [4]},
-}  # fmt: skip
-MODELS = sorted(TINY)
+#: every built-in model, found from its file (caloforge.discovery), trained with the tiny options
+#: its class declares (``smoke_config``): a new model file is tested here without editing this one
+MODELS = builtin_models()
 
 
-def test_every_registered_model_is_covered():
-    assert sorted(builtin_models()) == MODELS
+def tiny(name: str) -> dict:
+    """The smoke config model ``name`` declares."""
+    return dict(model_class(name).smoke_config or {})
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_every_model_declares_a_smoke_config(name):
+    assert model_class(name).smoke_config, f"model {name!r} declares no smoke_config"
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +45,7 @@ def data() -> tuple[Showers, Showers]:
 
 
 def make(name: str):
-    return model_class(name)(get_geometry(GEOMETRY), TINY[name])
+    return model_class(name)(get_geometry(GEOMETRY), tiny(name))
 
 
 def tensors(run: Path) -> dict[str, torch.Tensor]:
@@ -152,7 +141,7 @@ def run(data, tmp_path) -> Path:
 
 
 def resume(name: str, run: Path, data, config: dict | None = None):
-    model = model_class(name)(get_geometry(GEOMETRY), config or TINY[name])
+    model = model_class(name)(get_geometry(GEOMETRY), config or tiny(name))
     return model.fit(data[0], out_dir=run, epochs=2, resume=True, progress=False)
 
 
@@ -172,7 +161,7 @@ def test_resume_with_another_model_or_config_is_an_error(run, data):
     with pytest.raises(CheckpointError, match="holds a 'gan3d' checkpoint, cannot resume"):
         resume("wgan", run, data)
     with pytest.raises(CheckpointError, match=r"different options \(latent_dim\)"):
-        resume("gan3d", run, data, {**TINY["gan3d"], "latent_dim": 5})
+        resume("gan3d", run, data, {**tiny("gan3d"), "latent_dim": 5})
 
 
 @pytest.mark.parametrize(

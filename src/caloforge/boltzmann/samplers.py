@@ -73,9 +73,19 @@ def register_sampler(name: str):
     return wrap
 
 
+def _declared() -> dict[str, str]:
+    """Sampler name -> module, for every ``@register_sampler("name")`` in a module of
+    :mod:`caloforge.boltzmann`, found without importing it (:mod:`caloforge.discovery`): a
+    sampler in a new file of this package is available by name with no table to edit."""
+    from caloforge.discovery import declared_names
+
+    return declared_names("caloforge.boltzmann", "register_sampler")
+
+
 def sampler_names() -> list[str]:
-    """The names :func:`get_sampler` accepts: the built-in ones and every registered one."""
-    return sorted(_SAMPLERS)
+    """The names :func:`get_sampler` accepts: the built-in ones, the ones declared by a module
+    of :mod:`caloforge.boltzmann` and every registered one."""
+    return sorted(set(_SAMPLERS) | set(_declared()))
 
 
 def _unit(v: Hashable) -> int:
@@ -536,6 +546,10 @@ class ProductOfMarginalsSampler:
 
 def get_sampler(name: str, **kwargs: Any):
     """The sampler called ``name`` (see :func:`sampler_names`) built with ``kwargs``."""
+    if name not in _SAMPLERS and name in _declared():
+        import importlib
+
+        importlib.import_module(_declared()[name])
     if name not in _SAMPLERS:
         raise BoltzmannError(
             f"unknown sampler {name!r}; choose one of {', '.join(sampler_names())}"

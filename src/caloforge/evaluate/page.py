@@ -91,6 +91,8 @@ def summary_rows(m: dict) -> list[tuple[str, str, str]]:
                 key.upper(), f"{_fmt(m[key]['value'])} ± {_fmt(m[key]['error'])}",
                 "0 = same high-level feature distributions",
             ))  # fmt: skip
+    for name, r in m.get("metrics", {}).items():  # caloforge.evaluate.registry
+        rows.append((name, f"{_fmt(r['value'])} ± {_fmt(r['error'])}", r.get("note") or ""))
     if "prdc" in m:
         p = m["prdc"]
         rows.append((

@@ -53,6 +53,7 @@ from caloforge.evaluate.histograms import (
 )
 from caloforge.evaluate.page import GROUPS, MIN_REFERENCE_ENTRIES, render_html
 from caloforge.evaluate.profiles import longitudinal_profile, radial_profile, response_table
+from caloforge.evaluate.registry import compute_metrics
 from caloforge.evaluate.verdict import Threshold, metric_value, parse_threshold, verdict
 from caloforge.geometry import Geometry, match_geometry, resolve_geometry
 from caloforge.io import Showers, inspect_file, iter_showers
@@ -539,6 +540,10 @@ def evaluate(
                 "nearest_k": prdc_k, "n_reference": len(v_ref), "n_generated": len(v_gen),
             }  # fmt: skip
             del v_ref, v_gen
+
+        # ---- every registered metric (caloforge.evaluate.registry: one file each)
+        metrics["metrics"], metric_notes = compute_metrics(ref.features, gen.features, seed=seed)
+        notes += metric_notes
 
         # ---- figures
         figures: list[dict] = []

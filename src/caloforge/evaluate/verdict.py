@@ -14,6 +14,7 @@ Metric names (:func:`metric_value` reads them from a ``metrics.json`` dictionary
 ``sep.mean``, ``sep.max``   mean / largest separation power over the summary set
 ``sep.<feature>``           one separation power, e.g. ``sep.response``, ``sep.E_layer_2``
 ``prdc.<field>``            ``precision``, ``recall``, ``density`` or ``coverage``
+``metric.<name>``           the value of a registered metric (caloforge.evaluate.registry)
 ==========================  ================================================================
 
 No published CaloChallenge values are built in: the verdict compares only with the limits the
@@ -134,6 +135,11 @@ def metric_value(metrics: dict, name: str) -> float | None:
         return _number(metrics.get("classifier", {}).get(head[4:], {}).get(field))
     if head == "prdc" and field in PRDC_FIELDS:
         return _number(metrics.get("prdc", {}).get(field))
+    if head == "metric" and field:
+        from caloforge.evaluate.registry import get_metric
+
+        get_metric(field)  # an unknown name is one sentence naming the registered ones
+        return _number(metrics.get("metrics", {}).get(field, {}).get("value"))
     if head == "sep" and field:
         if field in ("mean", "max"):
             summary = metrics.get("separation_power_summary", {}).get("all", {})
@@ -142,7 +148,7 @@ def metric_value(metrics: dict, name: str) -> float | None:
         return _number(seps.get(field))
     raise ConfigError(
         f"unknown metric {name!r}; use cls-<mode>.<{'|'.join(CLASSIFIER_FIELDS)}>, fpd, kpd, "
-        f"sep.mean, sep.max, sep.<feature> or prdc.<{'|'.join(PRDC_FIELDS)}>"
+        f"sep.mean, sep.max, sep.<feature>, prdc.<{'|'.join(PRDC_FIELDS)}> or metric.<name>"
     )
 
 

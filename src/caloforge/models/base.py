@@ -1,11 +1,16 @@
 """The generator interface every model answers, and its checkpoint format.
 
 A model is a subclass of :class:`Generator` registered under a short name, with a typed config
-(:mod:`caloforge.models.config`)::
+(:mod:`caloforge.models.config`) and the tiny configuration its smoke tests train with::
 
     @register_model("qvae")
     class QVAE(Generator):
         config_class = QVAEConfig
+        smoke_config = {"units_per_partition": 4, "hidden": 8, "batch_size": 8}
+
+A built-in model is one file in this package: the ``@register_model("name")`` decorator is
+found without importing the file (:mod:`caloforge.discovery`), and the parametrised tests
+(engine, configs, capabilities) pick every such model up with its ``smoke_config``.
 
 and answers these calls:
 
@@ -73,42 +78,31 @@ def register_model(name: str):
     return wrap
 
 
-#: built-in model name -> the module that registers it (imported on first use, so loading a
-#: QVAE does not import the quantum-circuit stack of the QGANs)
-_BUILTIN = {
-    "qvae": "qvae",
-    "vae": "qvae",
-    "gan3d": "gan3d",
-    "wgan": "wgan",
-    "qgan": "qgan",
-    "qgan-dist": "qgan",
-}
+def _builtin() -> dict[str, str]:
+    """Built-in model name -> its module: every ``@register_model("name")`` in a module of
+    this package, found without importing it (:mod:`caloforge.discovery`), so loading a QVAE
+    does not import the quantum-circuit stack of the QGANs and a new model file needs no table."""
+    from caloforge.discovery import declared_names
 
-
-def _import_model_module(module: str) -> None:
-    import importlib
-
-    try:
-        importlib.import_module(f"caloforge.models.{module}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"caloforge.models.{module}":
-            raise
+    return declared_names("caloforge.models", "register_model")
 
 
 def builtin_models() -> list[str]:
     """Names of the models that ship with caloforge."""
-    return sorted(_BUILTIN)
+    return sorted(_builtin())
 
 
 def available_models() -> list[str]:
     """Names of the registered models (built-in ones without importing them)."""
-    return sorted(set(_REGISTRY) | set(_BUILTIN))
+    return sorted(set(_REGISTRY) | set(_builtin()))
 
 
 def model_class(name: str) -> type[Generator]:
     """The :class:`Generator` subclass registered as ``name``."""
-    if name not in _REGISTRY and name in _BUILTIN:
-        _import_model_module(_BUILTIN[name])
+    if name not in _REGISTRY and name in _builtin():
+        import importlib
+
+        importlib.import_module(_builtin()[name])
     if name not in _REGISTRY:
         raise ConfigError(f"unknown model {name!r}; available: {', '.join(available_models())}")
     return _REGISTRY[name]
@@ -157,6 +151,9 @@ class Generator(ABC):
     #: the model's typed options; None only for ad-hoc models configured by
     #: :meth:`default_config` (unknown keys are refused, types are not checked)
     config_class: ClassVar[type[ModelConfig] | None] = None
+    #: the smallest options that exercise every part of training and generation (a few
+    #: parameters, a batch or two); the parametrised tests of every model train with it
+    smoke_config: ClassVar[Mapping[str, Any] | None] = None
 
     def __init__(
         self, geometry: Geometry, config: ModelConfig | Mapping[str, Any] | None = None

@@ -186,6 +186,9 @@ class GAN3D(ImageGAN):
     loss_names = ("loss_d", "loss_g", "bce_g", "energy_mape", "ecal_mape")
 
     config_class = GAN3DConfig
+    smoke_config = {
+        "latent_dim": 4, "gen_channels": [4, 2], "disc_channels": [2, 2], "batch_size": 8,
+    }  # fmt: skip
 
     def _build(self) -> None:
         cfg = self.config

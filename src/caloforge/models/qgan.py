@@ -667,6 +667,10 @@ class QGAN(_HybridQGAN):
 
     conditional = True
     config_class = QGANConfig
+    smoke_config = {
+        "n_layers": 1, "batch_size": 8, "steps_per_epoch": 2, "pretrain_steps": 1,
+        "disc_hidden": [4],
+    }  # fmt: skip
 
     def _pretrain(self, real: torch.Tensor, u: torch.Tensor, gen: torch.Generator) -> None:
         """Warm start: ``pretrain_steps`` Adam steps on the cross-entropy between real shapes
@@ -759,6 +763,7 @@ class DistributionQGAN(_HybridQGAN):
 
     conditional = False
     config_class = DistributionQGANConfig
+    smoke_config = {"n_layers": 1, "batch_size": 8, "steps_per_epoch": 2, "disc_hidden": [4]}
 
     def _train_step(
         self, x_real: torch.Tensor, u: torch.Tensor, gen: torch.Generator

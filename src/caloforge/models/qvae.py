@@ -263,6 +263,10 @@ class QVAE(Generator):
     """Discrete VAE with a Boltzmann-machine prior on an annealer topology (see module docs)."""
 
     config_class = QVAEConfig
+    smoke_config = {
+        "units_per_partition": 4, "hidden": 8, "batch_size": 8, "gibbs_sweeps_sample": 2,
+        "gibbs_sweeps_train": 1,
+    }  # fmt: skip
     options: QVAEConfig
     prior: BoltzmannMachine | None
     cond_partition: int | None
@@ -792,3 +796,4 @@ class GaussianVAE(QVAE):
     """The baseline: the QVAE's encoder and decoder with a standard-normal prior."""
 
     config_class = VAEConfig
+    smoke_config = {"units_per_partition": 4, "hidden": 8, "batch_size": 8}

@@ -182,6 +182,11 @@ class WGAN(ImageGAN):
     loss_names = ("loss_c", "w_dist", "gp", "loss_g", "energy_constraint")
 
     config_class = WGANConfig
+    smoke_config = {
+        "latent_dim": 4, "gen_channels": [4, 2], "critic_channels": [2, 2],
+        "regressor_channels": [2, 2], "hidden": 4, "regressor_epochs": 1, "n_critic": 2,
+        "batch_size": 8,
+    }  # fmt: skip
 
     def _build(self) -> None:
         cfg = self.config
