@@ -232,7 +232,7 @@ class LayerFlowNet(nn.Module):
 
 @register_model("flow")
 class FlowModel(Generator):
-    """Layer-to-layer normalizing flow (CaloFlow/L2LFlows style) on zuko; module ``net``.
+    """Layer-to-layer normalizing flow (CaloFlow/L2LFlows style) on zuko.
 
     See the module docstring for the features, the flows and generation.
     """
