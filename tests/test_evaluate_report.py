@@ -62,15 +62,42 @@ def test_report_is_self_contained_and_complete(tmp_path):
     sources = re.findall(r"""(?:src|href)\s*=\s*['"]([^'"]*)""", page)
     assert sources and all(s.startswith("data:image/png;base64,") for s in sources)
     assert "<link" not in page and "<script" not in page
-    # 4 first-screen figures (response, two profiles, voxel spectrum), 14 other feature
-    # histograms, 2 average-shower images
-    assert len(re.findall(r"<img ", page)) == len(saved["figures"]) == 20
+    # 5 first-screen figures (response, two profiles, voxel spectrum, classifier scores), 14
+    # other feature histograms, 2 average-shower images
+    assert len(re.findall(r"<img ", page)) == len(saved["figures"]) == 21
     for fig in saved["figures"]:
         assert (out / fig["path"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     table = compare([out, out])
     assert table.rows[0][0] == "report" and table.rows[0][4] == saved["classifier"]["high"]["auc"]
     assert "| run |" in table.to_markdown()
+
+
+def test_summary_draws_the_classifier_score_histograms(tmp_path):
+    ref = _tiny_file(tmp_path / "ref.h5", 300, seed=1)
+    gen = _tiny_file(tmp_path / "gen.h5", 300, seed=2, scale=1.1)
+    m = evaluate(
+        gen, ref, out_dir=tmp_path / "s", geometry=TINY, seed=3, classifiers=("high", "low"),
+        protocol="fast", distances=False, summary=True,
+    )  # fmt: skip
+    key = [f for f in m["figures"] if f["group"] == "key"]
+    assert len(m["figures"]) == len(key) == 5
+    assert key[-1]["path"] == "figures/classifier_scores.png"
+    assert (tmp_path / "s" / key[-1]["path"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    page = (tmp_path / "s" / "index.html").read_text()
+    assert page.index("classifier score histograms") < page.index("<details")
+    for mode in ("high", "low"):
+        c = m["classifier"][mode]
+        h = c["score_histogram"]
+        # every held-out (test-part) shower once, in its own class
+        assert sum(h["reference"]) + sum(h["generated"]) == c["n_test"] == 120
+        assert len(h["edges"]) == len(h["reference"]) + 1 == 41
+        assert h["label"].startswith("P(generated)")
+    # a 10 % energy scale (S(response) > 0.3 above) is found by the high-level classifier: its
+    # generated showers score higher on average than the reference ones
+    h = m["classifier"]["high"]["score_histogram"]
+    centres = np.convolve(h["edges"], [0.5, 0.5], "valid")
+    assert np.average(centres, weights=h["generated"]) > np.average(centres, weights=h["reference"])
 
 
 def test_cli_evaluate_and_compare(tmp_path):

@@ -268,8 +268,9 @@ def evaluate(
             sample, and a note says so) or ``raise`` (a :class:`ConfigError`).
         labels: legend names of the reference and generated samples.
         progress: show rich progress bars.
-        summary: draw only the first screen's figures (response, profiles, voxel spectrum),
-            not the per-layer ones; every metric is still computed.
+        summary: draw only the first screen's figures (response, profiles, voxel spectrum,
+            classifier score histograms when a classifier ran), not the per-layer ones; every
+            metric is still computed.
         thresholds: pass/fail limits, :class:`Threshold` or strings such as
             ``"cls-high.auc<0.6"`` (:mod:`caloforge.evaluate.verdict`); the result is
             ``metrics["verdict"]``.
@@ -580,6 +581,7 @@ def _draw_figures(
 ) -> list[dict]:
     """Draw the figures; ``summary``: only the first screen's (group ``key``)."""
     from caloforge.evaluate.plots import (
+        plot_classifier_scores,
         plot_feature,
         plot_layer_images,
         plot_longitudinal,
@@ -591,7 +593,9 @@ def _draw_figures(
         return {"path": f"figures/{path.name}", "group": group, "layer": layer, "title": title}
 
     detail = [] if summary else [n for n in binnings if n != "voxel_energy"]
-    tick = bars.task("figures", 4 + len(detail) + (0 if summary else geo.n_layers))
+    has_scores = any(c.get("score_histogram") for c in metrics.get("classifier", {}).values())
+    n_key = 4 + int(has_scores)
+    tick = bars.task("figures", n_key + len(detail) + (0 if summary else geo.n_layers))
     profiles = metrics["profiles"]
     figures = [
         entry(
@@ -618,6 +622,12 @@ def _draw_figures(
         )  # fmt: skip
         figures.append(entry(path, "key", None, "voxel energy spectrum"))
     tick(1)
+    if has_scores:
+        path = plot_classifier_scores(
+            fig_dir / "classifier_scores.png", metrics["classifier"], labels=labels
+        )
+        figures.append(entry(path, "key", None, "classifier score histograms (held-out part)"))
+        tick(1)
     for name in detail:
         binning = binnings[name]
         if np.all(np.isfinite(binning.edges)):  # an empty reference layer: nothing to draw
