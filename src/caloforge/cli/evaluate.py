@@ -46,7 +46,11 @@ def evaluate(
         help="voxel threshold in MeV (default, as official: 1 for ds1, 0.5e-3/0.033 for ds2/3)",
     ),
     classifier: list[str] = typer.Option(
-        ["high", "low"], "--classifier", "-c", help="classifier inputs: low, low-normed, high"
+        ["high", "low"],
+        "--classifier",
+        "-c",
+        help="classifier inputs: low, low-normed, high, resnet (the official 3D ResNet; ds2/ds3, "
+        "calochallenge protocol)",
     ),
     no_classifier: bool = typer.Option(False, "--no-classifier", help="skip the classifier"),
     no_plots: bool = typer.Option(False, "--no-plots", help="skip the figures"),

@@ -28,7 +28,9 @@ Input modes (:func:`classifier_inputs`, as the official code builds them; E in M
 
 * ``low``: [log10 E_inc, thresholded voxels / E_inc];
 * ``low-normed``: [log10 E_inc, raw voxels / thresholded E_layer, log10(E_layer + 1e-8)];
-* ``high``: :meth:`~caloforge.evaluate.features.ShowerFeatures.high_level_vector`.
+* ``high``: :meth:`~caloforge.evaluate.features.ShowerFeatures.high_level_vector`;
+* ``resnet``: the ``low`` input, for the official ``cls-resnet`` network
+  (:mod:`caloforge.evaluate.resnet`; ds2 / ds3, calochallenge protocol only).
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from caloforge.errors import ConfigError
 from caloforge.evaluate.features import ShowerFeatures
 from caloforge.geometry import Geometry
 
-INPUT_MODES = ("low", "low-normed", "high")
+INPUT_MODES = ("low", "low-normed", "high", "resnet")
 
 #: Inputs with at most this many columns are PCA-whitened by protocols that standardise; wider
 #: ones (the low-level voxel inputs) are z-scored per column, as a (D, D) eigendecomposition of
@@ -154,7 +156,7 @@ def classifier_inputs(
         raise ConfigError(f"the {mode!r} classifier needs the voxel energies")
     e_inc = np.asarray(incident_energies).reshape(-1, 1)
     x = np.asarray(showers)
-    if mode == "low":
+    if mode in ("low", "resnet"):
         return np.concatenate([np.log10(e_inc), x / e_inc], axis=1).astype(np.float64)
     if geometry is None:
         raise ConfigError("the 'low-normed' classifier needs the geometry")
@@ -587,6 +589,25 @@ def official_ttv_split(
     return parts[0], parts[1], parts[2], note
 
 
+def _official_network(n_in: int, n_layer: int, n_hidden: int, dropout: float):
+    """The official DNN in float64: input layer, ``n_layer`` hidden layers of ``n_hidden``
+    LeakyReLU units with dropout, one logit. Created in the official order (input layer,
+    output layer, then the hidden layers) so that the same seed gives the same weights."""
+    import torch
+
+    first = torch.nn.Linear(n_in, n_hidden, dtype=torch.float64)
+    last = torch.nn.Linear(n_hidden, 1, dtype=torch.float64)
+    layers: list[torch.nn.Module] = [first, torch.nn.LeakyReLU(), torch.nn.Dropout(dropout)]
+    for _ in range(n_layer):
+        layers += [
+            torch.nn.Linear(n_hidden, n_hidden, dtype=torch.float64),
+            torch.nn.LeakyReLU(),
+            torch.nn.Dropout(dropout),
+        ]
+    layers.append(last)
+    return torch.nn.Sequential(*layers)
+
+
 def official_classifier_test(
     reference: np.ndarray,
     generated: np.ndarray,
@@ -601,8 +622,16 @@ def official_classifier_test(
     n_epochs: int = 50,
     learning_rate: float = 2e-4,
     on_epoch: Callable[[int, float], None] | None = None,
+    network: str = "dnn",
+    image_shape: tuple[int, int, int] | None = None,
+    resnet_depth: int = 18,
 ) -> ClassifierResult:
     """The official CaloChallenge classifier test, step by step.
+
+    ``network="resnet"``: the official ``cls-resnet`` network instead of the DNN
+    (:mod:`caloforge.evaluate.resnet`, ``resnet_depth`` 10, 18 or 34) on the ``low`` inputs,
+    whose voxels are reshaped to ``image_shape`` (n_layers, n_alpha, n_radial); the procedure
+    is the same.
 
     Generated rows get label 0 and reference rows label 1; each class is shuffled and cut by
     :func:`official_split`, the parts are merged and shuffled. The float64 DNN (input layer,
@@ -625,9 +654,18 @@ def official_classifier_test(
     import torch
     from torch.utils.data import DataLoader, TensorDataset
 
+    if network not in ("dnn", "resnet"):
+        raise ConfigError(f"unknown classifier network {network!r}; choose dnn or resnet")
     ref = np.asarray(reference, dtype=np.float64)
     gen = np.asarray(generated, dtype=np.float64)
     _check_inputs(ref, gen)
+    if network == "resnet" and (
+        image_shape is None or 1 + int(np.prod(image_shape)) != ref.shape[1]
+    ):
+        raise ConfigError(
+            f"the ResNet classifier needs 1 + prod(image_shape) input columns, got "
+            f"{ref.shape[1]} for image {image_shape}"
+        )
     train, test, val, split_note = official_ttv_split(gen, ref, dataset, seed)
 
     best_acc, best_epoch, best_state, epochs_run = -math.inf, 0, None, 0
@@ -635,20 +673,13 @@ def official_classifier_test(
     # (each DataLoader pass takes seeds from it); fork it so that the caller's state is kept
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        n_in = train.shape[1] - 1
-        # created in the official order (input layer, output layer, then the hidden layers), so
-        # that the same seed gives the same initial weights
-        first = torch.nn.Linear(n_in, n_hidden, dtype=torch.float64)
-        last = torch.nn.Linear(n_hidden, 1, dtype=torch.float64)
-        layers: list[torch.nn.Module] = [first, torch.nn.LeakyReLU(), torch.nn.Dropout(dropout)]
-        for _ in range(n_layer):
-            layers += [
-                torch.nn.Linear(n_hidden, n_hidden, dtype=torch.float64),
-                torch.nn.LeakyReLU(),
-                torch.nn.Dropout(dropout),
-            ]
-        layers.append(last)
-        net = torch.nn.Sequential(*layers)
+        if network == "resnet":
+            from caloforge.evaluate.resnet import build_resnet
+
+            assert image_shape is not None
+            net = build_resnet(image_shape, resnet_depth, dtype=torch.float64)
+        else:
+            net = _official_network(train.shape[1] - 1, n_layer, n_hidden, dropout)
         opt = torch.optim.Adam(net.parameters(), lr=learning_rate)
         loss_fn = torch.nn.BCEWithLogitsLoss()
         loaders = [

@@ -53,6 +53,7 @@ from caloforge.evaluate.histograms import (
 )
 from caloforge.evaluate.page import GROUPS, MIN_REFERENCE_ENTRIES, render_html
 from caloforge.evaluate.profiles import longitudinal_profile, radial_profile, response_table
+from caloforge.evaluate.resnet import image_shape
 from caloforge.evaluate.verdict import Threshold, metric_value, parse_threshold, verdict
 from caloforge.geometry import Geometry, match_geometry, resolve_geometry
 from caloforge.io import Showers, inspect_file, iter_showers
@@ -257,7 +258,9 @@ def evaluate(
         binning: ``official`` (the official code's histograms, separation powers and their
             extras) or ``caloforge`` (caloforge's data-driven ranges); geometries outside the
             challenge always get ``caloforge`` (with a note).
-        classifiers: input modes to run, from ``low``, ``low-normed``, ``high``; empty: none.
+        classifiers: input modes to run, from ``low``, ``low-normed``, ``high``, ``resnet``
+            (the official 3D ResNet on the ``low`` input; ds2/ds3, calochallenge protocol);
+            empty: none.
         distances: compute FPD and KPD.
         prdc_k: compute precision, recall, density and coverage with this many nearest
             neighbours (the official ``prdc`` mode uses 5); ``None``: skip (it needs every
@@ -302,6 +305,13 @@ def evaluate(
     out = Path(out_dir)
     geo = resolve_geometries(generated, reference, geometry)
     extractor = FeatureExtractor(geo, threshold)
+    if "resnet" in classifiers:
+        if proto.name != "calochallenge":
+            raise ConfigError(
+                f"the resnet classifier runs the official procedure only (protocol "
+                f"'calochallenge'), not {proto.name!r}"
+            )
+        image_shape(geo)  # a geometry whose layers differ fails here, before any work
     n_gen_total, _, _ = _source_info(generated)
     n_ref_total, _, _ = _source_info(reference)
     notes: list[str] = []
@@ -462,7 +472,7 @@ def evaluate(
                         )
                         sub_ref = np.sort(rng.choice(rows_ref, cap, replace=False))
                         sub_gen = np.sort(rng.choice(rows_gen, cap, replace=False))
-                    thr = mode == "low"
+                    thr = mode in ("low", "resnet")
                     e_r, v_r = _load_rows(reference, sub_ref, geo, extractor, thr)
                     e_g, v_g = _load_rows(generated, sub_gen, geo, extractor, thr)
                     x_ref = classifier_inputs(
@@ -486,6 +496,8 @@ def evaluate(
                         batch_size=proto.batch_size, n_epochs=proto.max_epochs,
                         learning_rate=proto.learning_rate,
                         on_epoch=on_epoch,
+                        network="resnet" if mode == "resnet" else "dnn",
+                        image_shape=image_shape(geo) if mode == "resnet" else None,
                     )  # fmt: skip
                 else:
                     result = classifier_test(
