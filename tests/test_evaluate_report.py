@@ -276,3 +276,20 @@ def test_cli_summary_pass_and_pareto(photons, tmp_path):
     bad = runner.invoke(app, ["compare", runs[2], "--pareto", str(tmp_path / "p.png")])
     assert isinstance(bad.exception, ConfigError) and "no run has timing" in str(bad.exception)
     assert not (tmp_path / "p.png").exists()
+
+
+def test_cli_cls_epochs_sets_the_official_training_length(photons, tmp_path):
+    gen, ref = photons
+    runner = CliRunner()
+    base = ["evaluate", str(gen), "-r", str(ref), "-c", "high", "--no-distances", "--no-plots"]
+    result = runner.invoke(app, [*base, "-o", str(tmp_path / "r"), "--cls-epochs", "1"])
+    assert result.exit_code == 0, result.output
+    saved = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert saved["protocol"]["name"] == "calochallenge" and saved["protocol"]["max_epochs"] == 1
+    assert saved["classifier"]["high"]["epochs_run"] == 1
+    assert saved["classifier"]["high"]["split"].startswith("official fractional split")
+    bad = runner.invoke(app, [*base, "-o", str(tmp_path / "bad"), "--cls-epochs", "0"])
+    assert isinstance(bad.exception, ConfigError) and "--cls-epochs must be >= 1" in str(
+        bad.exception
+    )
+    assert not (tmp_path / "bad").exists()

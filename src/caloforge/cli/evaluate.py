@@ -73,6 +73,12 @@ def evaluate(
     pass_file: Path = typer.Option(
         None, "--pass-file", help='thresholds as JSON: ["cls-high.auc<0.6"] or {"fpd": "<0.05"}'
     ),
+    cls_epochs: int = typer.Option(
+        None,
+        "--cls-epochs",
+        help="classifier training epochs instead of the protocol's (official 50; the official "
+        "script's --cls_n_epochs), recorded in metrics.json",
+    ),
     seconds_per_shower: float = typer.Option(
         None,
         "--seconds-per-shower",
@@ -84,6 +90,14 @@ def evaluate(
 
     number(threshold, "--threshold", minimum=0.0, unit="MeV")
     number(seconds_per_shower, "--seconds-per-shower", positive=True, unit="s")
+    number(cls_epochs, "--cls-epochs", minimum=1)
+    proto = protocol
+    if cls_epochs is not None:
+        import dataclasses
+
+        from caloforge.evaluate.classifier import get_protocol
+
+        proto = dataclasses.replace(get_protocol(protocol), max_epochs=int(cls_epochs))
     from caloforge.evaluate import evaluate as run_evaluation
     from caloforge.evaluate.verdict import load_thresholds, parse_thresholds
 
@@ -96,7 +110,7 @@ def evaluate(
         reference,
         out_dir=output,
         geometry=geometry,
-        protocol=protocol,
+        protocol=proto,
         seed=seed,
         threshold=threshold,
         binning=binning,
