@@ -91,12 +91,12 @@ def evaluate(
     number(threshold, "--threshold", minimum=0.0, unit="MeV")
     number(seconds_per_shower, "--seconds-per-shower", positive=True, unit="s")
     number(cls_epochs, "--cls-epochs", minimum=1)
-    proto = protocol
+    import dataclasses
+
+    from caloforge.evaluate.classifier import Protocol, get_protocol
+
+    proto: str | Protocol = protocol
     if cls_epochs is not None:
-        import dataclasses
-
-        from caloforge.evaluate.classifier import get_protocol
-
         proto = dataclasses.replace(get_protocol(protocol), max_epochs=int(cls_epochs))
     from caloforge.evaluate import evaluate as run_evaluation
     from caloforge.evaluate.verdict import load_thresholds, parse_thresholds
