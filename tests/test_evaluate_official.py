@@ -17,7 +17,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from caloforge.evaluate import evaluate, fpd, kpd, official_scores, stream_features
+from caloforge.evaluate import (
+    evaluate,
+    fpd,
+    kpd,
+    official_classifier_test,
+    official_scores,
+    official_ttv_split,
+    stream_features,
+)
 from caloforge.geometry import get_geometry
 
 FIXTURES = Path(__file__).parent / "fixtures" / "official"
@@ -100,3 +108,82 @@ def test_prdc_matches_the_official_code(pair, tmp_path):
     # counts of neighbours inside float32 radii, as scikit-learn computes the distances: exact
     for key, value in spec["prdc"].items():
         assert _close(m["prdc"][key], value, 1e-12), key
+
+
+# --------------------------------------------------------------------------- the shared split
+# official_split.json: the official ttv_split's output on index-labelled rows after
+# np.random.seed(seed), and two runs of the official script's classifier on the fixture pairs
+# (README.md has the commands)
+SPLIT = json.loads((FIXTURES / "official_split.json").read_text())
+
+
+def _rows(part: np.ndarray) -> np.ndarray:
+    return part.astype(np.int64)  # (index, label) rows
+
+
+@pytest.mark.parametrize("case", SPLIT["ttv_split"], ids=lambda c: f"{c['n_each']}-{c['seed']}")
+def test_split_is_the_official_ttv_split(case):
+    import hashlib
+
+    n = case["n_each"]
+    index = np.arange(n, dtype=np.float64).reshape(-1, 1)
+    dataset = GEOMETRY.get(case["dataset"]) if case["dataset"] else None
+    parts = official_ttv_split(index, index, dataset, case["seed"])[:3]
+    for name, part in zip(("train", "test", "val"), parts, strict=True):
+        rows = _rows(part)
+        assert len(rows) == case[f"{name}_n"]
+        if name in case:  # small: every row, in the official order
+            assert rows.tolist() == case[name]
+        else:  # the fixed split of a full-size file: first rows and a digest of all
+            assert rows[:8].tolist() == case[f"{name}_first"]
+            assert hashlib.sha256(rows.tobytes()).hexdigest() == case[f"{name}_sha256"]
+
+
+def test_split_leaves_numpy_and_torch_global_state_alone():
+    # the official script draws from the *global* generators; caloforge must not touch them
+    import torch
+
+    def draws() -> tuple[float, float]:
+        return np.random.random(), torch.rand(1).item()  # noqa: NPY002  (the global state)
+
+    np.random.seed(11)  # noqa: NPY002
+    torch.manual_seed(11)
+    expected = draws()
+    np.random.seed(11)  # noqa: NPY002
+    torch.manual_seed(11)
+    x = np.random.default_rng(0).normal(size=(40, 3))
+    official_classifier_test(x, x + 1.0, seed=5, n_layer=0, n_hidden=4, batch_size=10, n_epochs=1)
+    assert draws() == expected
+
+
+@pytest.mark.parametrize("run", SPLIT["classifier_runs"], ids=lambda r: r["mode"])
+def test_classifier_run_matches_the_official_script(run, tmp_path):
+    # The same seed gives the official split, initial weights and minibatch order, so the
+    # official numbers are reproduced, not just matched within their spread. The tolerance
+    # only allows another CPU's BLAS to round the float64 sums differently (observed: exact).
+    import dataclasses
+
+    from caloforge.evaluate.classifier import PROTOCOLS
+
+    opts = dict(zip(run["options"][::2], map(int, run["options"][1::2]), strict=True))
+    proto = dataclasses.replace(
+        PROTOCOLS["calochallenge"], max_epochs=opts["--cls_n_epochs"],
+        batch_size=opts["--cls_batch_size"], hidden_units=opts["--cls_n_hidden"],
+    )  # fmt: skip
+    mode = run["mode"].removeprefix("cls-")
+    m = evaluate(
+        FIXTURES / run["generated"], FIXTURES / run["reference"], out_dir=tmp_path,
+        protocol=proto, seed=run["seed"], classifiers=(mode,), distances=False, plots=False,
+    )  # fmt: skip
+    c = m["classifier"][mode]
+    assert c["split"].startswith("official fractional split")
+    for key in ("auc", "jsd", "auc_uncalibrated"):
+        assert _close(c[key], run[key], 1e-9), (key, c[key], run[key])
+    # the held-out scores are the official validation outputs, split by class
+    hist = c["score_histogram"]
+    val, lab = np.asarray(run["val_scores"]), np.asarray(run["val_labels"])
+    assert sum(hist["reference"]) == int(lab.sum()) and sum(hist["generated"]) == int(
+        (lab == 0).sum()
+    )
+    assert hist["edges"][0] == pytest.approx(val.min(), rel=1e-9)
+    assert hist["edges"][-1] == pytest.approx(val.max(), rel=1e-9)

@@ -62,15 +62,42 @@ def test_report_is_self_contained_and_complete(tmp_path):
     sources = re.findall(r"""(?:src|href)\s*=\s*['"]([^'"]*)""", page)
     assert sources and all(s.startswith("data:image/png;base64,") for s in sources)
     assert "<link" not in page and "<script" not in page
-    # 4 first-screen figures (response, two profiles, voxel spectrum), 14 other feature
-    # histograms, 2 average-shower images
-    assert len(re.findall(r"<img ", page)) == len(saved["figures"]) == 20
+    # 5 first-screen figures (response, two profiles, voxel spectrum, classifier scores), 14
+    # other feature histograms, 2 average-shower images
+    assert len(re.findall(r"<img ", page)) == len(saved["figures"]) == 21
     for fig in saved["figures"]:
         assert (out / fig["path"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     table = compare([out, out])
     assert table.rows[0][0] == "report" and table.rows[0][4] == saved["classifier"]["high"]["auc"]
     assert "| run |" in table.to_markdown()
+
+
+def test_summary_draws_the_classifier_score_histograms(tmp_path):
+    ref = _tiny_file(tmp_path / "ref.h5", 300, seed=1)
+    gen = _tiny_file(tmp_path / "gen.h5", 300, seed=2, scale=1.1)
+    m = evaluate(
+        gen, ref, out_dir=tmp_path / "s", geometry=TINY, seed=3, classifiers=("high", "low"),
+        protocol="fast", distances=False, summary=True,
+    )  # fmt: skip
+    key = [f for f in m["figures"] if f["group"] == "key"]
+    assert len(m["figures"]) == len(key) == 5
+    assert key[-1]["path"] == "figures/classifier_scores.png"
+    assert (tmp_path / "s" / key[-1]["path"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    page = (tmp_path / "s" / "index.html").read_text()
+    assert page.index("classifier score histograms") < page.index("<details")
+    for mode in ("high", "low"):
+        c = m["classifier"][mode]
+        h = c["score_histogram"]
+        # every held-out (test-part) shower once, in its own class
+        assert sum(h["reference"]) + sum(h["generated"]) == c["n_test"] == 120
+        assert len(h["edges"]) == len(h["reference"]) + 1 == 41
+        assert h["label"].startswith("P(generated)")
+    # a 10 % energy scale (S(response) > 0.3 above) is found by the high-level classifier: its
+    # generated showers score higher on average than the reference ones
+    h = m["classifier"]["high"]["score_histogram"]
+    centres = np.convolve(h["edges"], [0.5, 0.5], "valid")
+    assert np.average(centres, weights=h["generated"]) > np.average(centres, weights=h["reference"])
 
 
 def test_cli_evaluate_and_compare(tmp_path):
@@ -249,3 +276,20 @@ def test_cli_summary_pass_and_pareto(photons, tmp_path):
     bad = runner.invoke(app, ["compare", runs[2], "--pareto", str(tmp_path / "p.png")])
     assert isinstance(bad.exception, ConfigError) and "no run has timing" in str(bad.exception)
     assert not (tmp_path / "p.png").exists()
+
+
+def test_cli_cls_epochs_sets_the_official_training_length(photons, tmp_path):
+    gen, ref = photons
+    runner = CliRunner()
+    base = ["evaluate", str(gen), "-r", str(ref), "-c", "high", "--no-distances", "--no-plots"]
+    result = runner.invoke(app, [*base, "-o", str(tmp_path / "r"), "--cls-epochs", "1"])
+    assert result.exit_code == 0, result.output
+    saved = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert saved["protocol"]["name"] == "calochallenge" and saved["protocol"]["max_epochs"] == 1
+    assert saved["classifier"]["high"]["epochs_run"] == 1
+    assert saved["classifier"]["high"]["split"].startswith("official fractional split")
+    bad = runner.invoke(app, [*base, "-o", str(tmp_path / "bad"), "--cls-epochs", "0"])
+    assert isinstance(bad.exception, ConfigError) and "--cls-epochs must be >= 1" in str(
+        bad.exception
+    )
+    assert not (tmp_path / "bad").exists()

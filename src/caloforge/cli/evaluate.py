@@ -46,7 +46,11 @@ def evaluate(
         help="voxel threshold in MeV (default, as official: 1 for ds1, 0.5e-3/0.033 for ds2/3)",
     ),
     classifier: list[str] = typer.Option(
-        ["high", "low"], "--classifier", "-c", help="classifier inputs: low, low-normed, high"
+        ["high", "low"],
+        "--classifier",
+        "-c",
+        help="classifier inputs: low, low-normed, high, resnet (the official 3D ResNet; ds2/ds3, "
+        "calochallenge protocol)",
     ),
     no_classifier: bool = typer.Option(False, "--no-classifier", help="skip the classifier"),
     no_plots: bool = typer.Option(False, "--no-plots", help="skip the figures"),
@@ -69,6 +73,12 @@ def evaluate(
     pass_file: Path = typer.Option(
         None, "--pass-file", help='thresholds as JSON: ["cls-high.auc<0.6"] or {"fpd": "<0.05"}'
     ),
+    cls_epochs: int = typer.Option(
+        None,
+        "--cls-epochs",
+        help="classifier training epochs instead of the protocol's (official 50; the official "
+        "script's --cls_n_epochs), recorded in metrics.json",
+    ),
     seconds_per_shower: float = typer.Option(
         None,
         "--seconds-per-shower",
@@ -80,6 +90,14 @@ def evaluate(
 
     number(threshold, "--threshold", minimum=0.0, unit="MeV")
     number(seconds_per_shower, "--seconds-per-shower", positive=True, unit="s")
+    number(cls_epochs, "--cls-epochs", minimum=1)
+    import dataclasses
+
+    from caloforge.evaluate.classifier import Protocol, get_protocol
+
+    proto: str | Protocol = protocol
+    if cls_epochs is not None:
+        proto = dataclasses.replace(get_protocol(protocol), max_epochs=int(cls_epochs))
     from caloforge.evaluate import evaluate as run_evaluation
     from caloforge.evaluate.verdict import load_thresholds, parse_thresholds
 
@@ -92,7 +110,7 @@ def evaluate(
         reference,
         out_dir=output,
         geometry=geometry,
-        protocol=protocol,
+        protocol=proto,
         seed=seed,
         threshold=threshold,
         binning=binning,

@@ -41,6 +41,7 @@ from caloforge.evaluate.classifier import (
     official_classifier_test,
     official_isotonic_fit,
     official_scores,
+    official_ttv_split,
     roc_auc,
 )
 from caloforge.evaluate.distances import DistanceResult, fpd, frechet_distance, kpd, mmd2_unbiased
@@ -95,6 +96,7 @@ __all__ = [
     "mmd2_unbiased",
     "multiclass_test",
     "official_classifier_test",
+    "official_ttv_split",
     "official_isotonic_fit",
     "official_scores",
     "prdc",

@@ -28,7 +28,9 @@ Input modes (:func:`classifier_inputs`, as the official code builds them; E in M
 
 * ``low``: [log10 E_inc, thresholded voxels / E_inc];
 * ``low-normed``: [log10 E_inc, raw voxels / thresholded E_layer, log10(E_layer + 1e-8)];
-* ``high``: :meth:`~caloforge.evaluate.features.ShowerFeatures.high_level_vector`.
+* ``high``: :meth:`~caloforge.evaluate.features.ShowerFeatures.high_level_vector`;
+* ``resnet``: the ``low`` input, for the official ``cls-resnet`` network
+  (:mod:`caloforge.evaluate.resnet`; ds2 / ds3, calochallenge protocol only).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 from scipy.stats import rankdata
@@ -45,7 +47,7 @@ from caloforge.errors import ConfigError
 from caloforge.evaluate.features import ShowerFeatures
 from caloforge.geometry import Geometry
 
-INPUT_MODES = ("low", "low-normed", "high")
+INPUT_MODES = ("low", "low-normed", "high", "resnet")
 
 #: Inputs with at most this many columns are PCA-whitened by protocols that standardise; wider
 #: ones (the low-level voxel inputs) are z-scored per column, as a (D, D) eigendecomposition of
@@ -154,7 +156,7 @@ def classifier_inputs(
         raise ConfigError(f"the {mode!r} classifier needs the voxel energies")
     e_inc = np.asarray(incident_energies).reshape(-1, 1)
     x = np.asarray(showers)
-    if mode == "low":
+    if mode in ("low", "resnet"):
         return np.concatenate([np.log10(e_inc), x / e_inc], axis=1).astype(np.float64)
     if geometry is None:
         raise ConfigError("the 'low-normed' classifier needs the geometry")
@@ -239,7 +241,14 @@ def binary_cross_entropy(labels: np.ndarray, probabilities: np.ndarray) -> float
 # --------------------------------------------------------------------------- the test
 @dataclass(frozen=True)
 class ClassifierResult:
-    """Outcome of one classifier test (see the module docstring)."""
+    """Outcome of one classifier test (see the module docstring).
+
+    ``scores_reference`` / ``scores_generated``: the trained network's sigmoid output (the
+    probability of the class labelled 1, before calibration) on the held-out rows the AUC is
+    reported on -- the validation part of the official procedure, the test part of ``fast`` --
+    split by true class, shapes (n_ref,) and (n_gen,). Left out of :meth:`to_dict`; its
+    :meth:`score_histogram` goes to metrics.json instead.
+    """
 
     mode: str
     auc: float
@@ -254,9 +263,36 @@ class ClassifierResult:
     auc_uncalibrated: float | None = None
     accuracy: float | None = None
     split: str = ""
+    score_label: str = ""
+    scores_reference: np.ndarray | None = field(default=None, repr=False, compare=False)
+    scores_generated: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    def score_histogram(self, bins: int = 40) -> dict | None:
+        """Counts of the held-out scores per class in ``bins`` equal bins spanning both
+        samples' range (``None`` without scores): ``edges`` (bins + 1,), ``reference``,
+        ``generated`` (bins,), and ``label`` (what the score is)."""
+        if self.scores_reference is None or self.scores_generated is None:
+            return None
+        both = np.concatenate([self.scores_reference, self.scores_generated])
+        lo, hi = float(both.min()), float(both.max())
+        if hi <= lo:
+            lo, hi = lo - 0.5e-3, hi + 0.5e-3
+        edges = np.linspace(lo, hi, bins + 1)
+        return {
+            "edges": edges.tolist(),
+            "reference": np.histogram(self.scores_reference, edges)[0].tolist(),
+            "generated": np.histogram(self.scores_generated, edges)[0].tolist(),
+            "label": self.score_label,
+        }
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        out = {
+            k: v
+            for k, v in asdict(self).items()
+            if k not in ("scores_reference", "scores_generated")
+        }
+        out["score_histogram"] = self.score_histogram()
+        return out
 
 
 def _network(n_in: int, protocol: Protocol):
@@ -405,6 +441,9 @@ def classifier_test(
         best_epoch=best_epoch,
         epochs_run=epochs_run,
         protocol=proto.name,
+        score_label="P(generated), test part, uncalibrated",
+        scores_reference=p_test[y_test == 0],
+        scores_generated=p_test[y_test == 1],
     )
 
 
@@ -518,6 +557,57 @@ def official_split(n_each: int, dataset: str | None) -> tuple[tuple[int, int], s
     )
 
 
+def official_ttv_split(
+    generated: np.ndarray, reference: np.ndarray, dataset: str | None, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """The official train / test / validation split of (N, D) inputs, reproduced exactly.
+
+    Each sample gets its label column (generated 0, reference 1, as the official code), is
+    shuffled and cut by :func:`official_split`; the train, test and validation parts of the two
+    are concatenated (generated first) and each shuffled. The shuffles are drawn, in the
+    official order, from numpy's legacy generator ``RandomState(seed)`` -- the stream of the
+    official script's global ``np.random`` after ``np.random.seed(seed)`` -- so the same seed
+    and sizes give the very split the official ``ttv_split`` draws (pinned against its indices
+    in tests/test_evaluate_official.py).
+
+    Returns:
+        train, test, val: (n, D + 1) float64 arrays, the label in the last column; and a
+        description of the split.
+    """
+    (cut_1, cut_2), note = official_split(len(reference), dataset)
+    rs = np.random.RandomState(seed)
+    labelled = [
+        np.concatenate([np.asarray(rows, dtype=np.float64), np.full((len(rows), 1), label)], 1)
+        for rows, label in ((generated, 0.0), (reference, 1.0))
+    ]
+    for data in labelled:
+        rs.shuffle(data)
+    pieces = [np.split(data, [cut_1, cut_2]) for data in labelled]
+    parts = [np.concatenate([pieces[0][k], pieces[1][k]]) for k in range(3)]
+    for part in parts:
+        rs.shuffle(part)
+    return parts[0], parts[1], parts[2], note
+
+
+def _official_network(n_in: int, n_layer: int, n_hidden: int, dropout: float):
+    """The official DNN in float64: input layer, ``n_layer`` hidden layers of ``n_hidden``
+    LeakyReLU units with dropout, one logit. Created in the official order (input layer,
+    output layer, then the hidden layers) so that the same seed gives the same weights."""
+    import torch
+
+    first = torch.nn.Linear(n_in, n_hidden, dtype=torch.float64)
+    last = torch.nn.Linear(n_hidden, 1, dtype=torch.float64)
+    layers: list[torch.nn.Module] = [first, torch.nn.LeakyReLU(), torch.nn.Dropout(dropout)]
+    for _ in range(n_layer):
+        layers += [
+            torch.nn.Linear(n_hidden, n_hidden, dtype=torch.float64),
+            torch.nn.LeakyReLU(),
+            torch.nn.Dropout(dropout),
+        ]
+    layers.append(last)
+    return torch.nn.Sequential(*layers)
+
+
 def official_classifier_test(
     reference: np.ndarray,
     generated: np.ndarray,
@@ -532,8 +622,16 @@ def official_classifier_test(
     n_epochs: int = 50,
     learning_rate: float = 2e-4,
     on_epoch: Callable[[int, float], None] | None = None,
+    network: str = "dnn",
+    image_shape: tuple[int, int, int] | None = None,
+    resnet_depth: int = 18,
 ) -> ClassifierResult:
     """The official CaloChallenge classifier test, step by step.
+
+    ``network="resnet"``: the official ``cls-resnet`` network instead of the DNN
+    (:mod:`caloforge.evaluate.resnet`, ``resnet_depth`` 10, 18 or 34) on the ``low`` inputs,
+    whose voxels are reshaped to ``image_shape`` (n_layers, n_alpha, n_radial); the procedure
+    is the same.
 
     Generated rows get label 0 and reference rows label 1; each class is shuffled and cut by
     :func:`official_split`, the parts are merged and shuffled. The float64 DNN (input layer,
@@ -542,74 +640,79 @@ def official_classifier_test(
     accuracy on the *test* part picks the best epoch (training stops at accuracy 1); the best
     network's sigmoid outputs on the test part fit the isotonic calibration, and the reported
     AUC and JSD are those of the calibrated outputs on the *validation* part
-    (:func:`official_scores`). The official code draws its shuffles and weights unseeded;
-    here ``seed`` seeds them.
+    (:func:`official_scores`).
+
+    The official code draws its shuffles and weights from numpy's and torch's global
+    generators, unseeded. Here ``seed`` seeds them in the same way, and every draw is made in
+    the official order (:func:`official_ttv_split`, the layers created input - output -
+    hidden, minibatches from torch's ``DataLoader``, torch's global generator forked so the
+    caller's is untouched): the official script run with ``np.random.seed(seed)`` and
+    ``torch.manual_seed(seed)`` on the same inputs trains on the same split, from the same
+    weights, in the same order, and gives the same AUC and JSD (to floating-point rounding
+    of the CPU's BLAS; tests/test_evaluate_official.py).
     """
     import torch
+    from torch.utils.data import DataLoader, TensorDataset
 
+    if network not in ("dnn", "resnet"):
+        raise ConfigError(f"unknown classifier network {network!r}; choose dnn or resnet")
     ref = np.asarray(reference, dtype=np.float64)
     gen = np.asarray(generated, dtype=np.float64)
     _check_inputs(ref, gen)
-    rng = np.random.default_rng(seed)
-    (cut_1, cut_2), split_note = official_split(len(ref), dataset)
-    parts: list[list[np.ndarray]] = [[], [], []]
-    for rows, label in ((gen, 0.0), (ref, 1.0)):
-        data = np.concatenate([rows, np.full((len(rows), 1), label)], axis=1)
-        data = data[rng.permutation(len(data))]
-        for k, piece in enumerate(np.split(data, [cut_1, cut_2])):
-            parts[k].append(piece)
-    train, test, val = (np.concatenate(p)[rng.permutation(sum(map(len, p)))] for p in parts)
-
-    torch.manual_seed(seed)
-    gen_torch = torch.Generator().manual_seed(seed)
-    n_in = train.shape[1] - 1
-    layers: list[torch.nn.Module] = [
-        torch.nn.Linear(n_in, n_hidden, dtype=torch.float64),
-        torch.nn.LeakyReLU(),
-        torch.nn.Dropout(dropout),
-    ]
-    for _ in range(n_layer):
-        layers += [
-            torch.nn.Linear(n_hidden, n_hidden, dtype=torch.float64),
-            torch.nn.LeakyReLU(),
-            torch.nn.Dropout(dropout),
-        ]
-    layers.append(torch.nn.Linear(n_hidden, 1, dtype=torch.float64))
-    net = torch.nn.Sequential(*layers)
-    opt = torch.optim.Adam(net.parameters(), lr=learning_rate)
-    loss_fn = torch.nn.BCEWithLogitsLoss()
-    t_train, t_test, t_val = (torch.from_numpy(np.ascontiguousarray(a)) for a in (train, test, val))
-
-    def sigmoid_outputs(data: torch.Tensor) -> np.ndarray:
-        net.eval()
-        with torch.no_grad():
-            out = [net(data[i : i + batch_size, :-1]) for i in range(0, len(data), batch_size)]
-        return torch.sigmoid(torch.cat(out).reshape(-1)).numpy()
+    if network == "resnet" and (
+        image_shape is None or 1 + int(np.prod(image_shape)) != ref.shape[1]
+    ):
+        raise ConfigError(
+            f"the ResNet classifier needs 1 + prod(image_shape) input columns, got "
+            f"{ref.shape[1]} for image {image_shape}"
+        )
+    train, test, val, split_note = official_ttv_split(gen, ref, dataset, seed)
 
     best_acc, best_epoch, best_state, epochs_run = -math.inf, 0, None, 0
-    for epoch in range(1, n_epochs + 1):
-        net.train()
-        perm = torch.randperm(len(t_train), generator=gen_torch)
-        for start in range(0, len(perm), batch_size):
-            batch = t_train[perm[start : start + batch_size]]
-            loss = loss_fn(net(batch[:, :-1]), batch[:, -1].unsqueeze(1))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        acc = float(np.mean(np.round(sigmoid_outputs(t_test)) == test[:, -1]))
-        epochs_run = epoch
-        if on_epoch is not None:
-            on_epoch(epoch, acc)
-        if acc > best_acc:
-            best_acc, best_epoch = acc, epoch
-            best_state = copy.deepcopy(net.state_dict())
-        if acc == 1.0:
-            break
-    assert best_state is not None
-    net.load_state_dict(best_state)
-    scores = official_scores(
-        sigmoid_outputs(t_test), test[:, -1], sigmoid_outputs(t_val), val[:, -1]
-    )
+    # the official script draws its weights and minibatch orders from torch's global generator
+    # (each DataLoader pass takes seeds from it); fork it so that the caller's state is kept
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if network == "resnet":
+            from caloforge.evaluate.resnet import build_resnet
+
+            assert image_shape is not None
+            net = build_resnet(image_shape, resnet_depth, dtype=torch.float64)
+        else:
+            net = _official_network(train.shape[1] - 1, n_layer, n_hidden, dropout)
+        opt = torch.optim.Adam(net.parameters(), lr=learning_rate)
+        loss_fn = torch.nn.BCEWithLogitsLoss()
+        loaders = [
+            DataLoader(TensorDataset(torch.from_numpy(a)), batch_size=batch_size, shuffle=shuffle)
+            for a, shuffle in ((train, True), (test, False), (val, False))
+        ]
+
+        def sigmoid_outputs(loader: DataLoader) -> np.ndarray:
+            net.eval()
+            with torch.no_grad():
+                out = [net(batch[:, :-1]) for (batch,) in loader]
+            return torch.sigmoid(torch.cat(out).reshape(-1)).numpy()
+
+        for epoch in range(1, n_epochs + 1):
+            net.train()
+            for (batch,) in loaders[0]:
+                loss = loss_fn(net(batch[:, :-1]), batch[:, -1].unsqueeze(1))
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            acc = float(np.mean(np.round(sigmoid_outputs(loaders[1])) == test[:, -1]))
+            epochs_run = epoch
+            if on_epoch is not None:
+                on_epoch(epoch, acc)
+            if acc > best_acc:
+                best_acc, best_epoch = acc, epoch
+                best_state = copy.deepcopy(net.state_dict())
+            if acc == 1.0:
+                break
+        assert best_state is not None
+        net.load_state_dict(best_state)
+        p_test, p_val = sigmoid_outputs(loaders[1]), sigmoid_outputs(loaders[2])
+    scores = official_scores(p_test, test[:, -1], p_val, val[:, -1])
     n1 = int(val[:, -1].sum())
     n0 = len(val) - n1
     return ClassifierResult(
@@ -626,4 +729,7 @@ def official_classifier_test(
         auc_uncalibrated=scores["auc_uncalibrated"],
         accuracy=scores["accuracy"],
         split=split_note,
+        score_label="P(reference), validation part, uncalibrated",
+        scores_reference=p_val[val[:, -1] == 1.0],
+        scores_generated=p_val[val[:, -1] == 0.0],
     )

@@ -2,10 +2,11 @@
 
 The first screen answers "is it good enough?": the verdict against the user's thresholds, the
 headline metrics, and the key physics plots (response and resolution per incident energy, mean
-longitudinal and radial profiles, voxel spectrum). The per-layer detail (separation-power tables,
-one histogram per feature and layer, the average shower per layer, the protocol) follows in
-collapsible ``<details>`` sections. CSS is inline and figures are base64 PNG data URIs, so the
-file opens anywhere with no server. Nothing here imports matplotlib.
+longitudinal and radial profiles, voxel spectrum, classifier score histograms). The per-layer
+detail (separation-power tables, one histogram per feature and layer, the average shower per
+layer, the protocol) follows in collapsible ``<details>`` sections. CSS is inline and figures
+are base64 PNG data URIs, so the file opens anywhere with no server. Nothing here imports
+matplotlib.
 """
 
 from __future__ import annotations

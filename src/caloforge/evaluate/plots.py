@@ -13,6 +13,8 @@ drawn.
 * :func:`plot_response`: mean response E_tot/E_inc and resolution std/mean of E_tot per
   incident-energy bin;
 * :func:`plot_longitudinal`, :func:`plot_radial`: mean energy per layer and per unit radius;
+* :func:`plot_classifier_scores`: the held-out classifier scores of the reference and the
+  generated showers, one panel per classifier input;
 * :func:`plot_pareto`: a fidelity metric against time per shower for several runs.
 """
 
@@ -230,6 +232,44 @@ def plot_radial(path: str | Path, profile: dict, *, labels=("reference", "genera
         ax.set_xlabel("r [mm] (all layers)")
         ax.set_ylabel("mean energy per shower [MeV / mm]")
         ax.legend(fontsize=11)
+        return _save(fig, Path(path))
+
+
+def plot_classifier_scores(
+    path: str | Path, results: dict[str, dict], *, labels=("reference", "generated")
+) -> Path:
+    """Histograms (unit area) of the classifier's held-out scores, reference filled and
+    generated as a line, one panel per input mode.
+
+    Args:
+        results: mode -> a classifier entry of metrics.json (``score_histogram`` with
+            ``edges``, ``reference``, ``generated`` counts and ``label``; ``auc``, ``jsd``).
+    """
+    modes = [k for k, v in results.items() if v.get("score_histogram")]
+    if not modes:
+        raise ValueError("no classifier result holds a score histogram")
+    with rc_context(STYLE):
+        fig = _figure((5.2 * len(modes), 4.4))
+        axes = np.atleast_1d(fig.subplots(1, len(modes), squeeze=False)[0])
+        for ax, mode in zip(axes, modes, strict=True):
+            hist = results[mode]["score_histogram"]
+            edges = np.asarray(hist["edges"], dtype=float)
+            width = np.diff(edges)
+            for key, label, fill, style in (
+                ("reference", labels[0], True, {"color": REF_COLOUR}),
+                ("generated", labels[1], False, {"color": GEN_COLOUR, "lw": 1.8}),
+            ):
+                counts = np.asarray(hist[key], dtype=float)
+                dens = counts / max(counts.sum(), 1.0) / width
+                _hist(ax, dens, edges, fill=fill, label=f"{label} ({int(counts.sum())})", **style)
+            ax.set_xlim(edges[0], edges[-1])
+            ax.set_xlabel(hist.get("label") or "classifier score", fontsize=10)
+            ax.set_ylabel("density")
+            ax.set_title(
+                f"cls-{mode}: AUC {results[mode]['auc']:.3f}, JSD {results[mode]['jsd']:.3f}",
+                fontsize=12,
+            )
+            ax.legend(fontsize=10)
         return _save(fig, Path(path))
 
 

@@ -54,6 +54,7 @@ from caloforge.evaluate.histograms import (
 from caloforge.evaluate.page import GROUPS, MIN_REFERENCE_ENTRIES, render_html
 from caloforge.evaluate.profiles import longitudinal_profile, radial_profile, response_table
 from caloforge.evaluate.registry import compute_metrics
+from caloforge.evaluate.resnet import image_shape
 from caloforge.evaluate.verdict import Threshold, metric_value, parse_threshold, verdict
 from caloforge.geometry import Geometry, match_geometry, resolve_geometry
 from caloforge.io import Showers, inspect_file, iter_showers
@@ -258,7 +259,9 @@ def evaluate(
         binning: ``official`` (the official code's histograms, separation powers and their
             extras) or ``caloforge`` (caloforge's data-driven ranges); geometries outside the
             challenge always get ``caloforge`` (with a note).
-        classifiers: input modes to run, from ``low``, ``low-normed``, ``high``; empty: none.
+        classifiers: input modes to run, from ``low``, ``low-normed``, ``high``, ``resnet``
+            (the official 3D ResNet on the ``low`` input; ds2/ds3, calochallenge protocol);
+            empty: none.
         distances: compute FPD and KPD.
         prdc_k: compute precision, recall, density and coverage with this many nearest
             neighbours (the official ``prdc`` mode uses 5); ``None``: skip (it needs every
@@ -269,8 +272,9 @@ def evaluate(
             sample, and a note says so) or ``raise`` (a :class:`ConfigError`).
         labels: legend names of the reference and generated samples.
         progress: show rich progress bars.
-        summary: draw only the first screen's figures (response, profiles, voxel spectrum),
-            not the per-layer ones; every metric is still computed.
+        summary: draw only the first screen's figures (response, profiles, voxel spectrum,
+            classifier score histograms when a classifier ran), not the per-layer ones; every
+            metric is still computed.
         thresholds: pass/fail limits, :class:`Threshold` or strings such as
             ``"cls-high.auc<0.6"`` (:mod:`caloforge.evaluate.verdict`); the result is
             ``metrics["verdict"]``.
@@ -302,6 +306,13 @@ def evaluate(
     out = Path(out_dir)
     geo = resolve_geometries(generated, reference, geometry)
     extractor = FeatureExtractor(geo, threshold)
+    if "resnet" in classifiers:
+        if proto.name != "calochallenge":
+            raise ConfigError(
+                f"the resnet classifier runs the official procedure only (protocol "
+                f"'calochallenge'), not {proto.name!r}"
+            )
+        image_shape(geo)  # a geometry whose layers differ fails here, before any work
     n_gen_total, _, _ = _source_info(generated)
     n_ref_total, _, _ = _source_info(reference)
     notes: list[str] = []
@@ -462,7 +473,7 @@ def evaluate(
                         )
                         sub_ref = np.sort(rng.choice(rows_ref, cap, replace=False))
                         sub_gen = np.sort(rng.choice(rows_gen, cap, replace=False))
-                    thr = mode == "low"
+                    thr = mode in ("low", "resnet")
                     e_r, v_r = _load_rows(reference, sub_ref, geo, extractor, thr)
                     e_g, v_g = _load_rows(generated, sub_gen, geo, extractor, thr)
                     x_ref = classifier_inputs(
@@ -486,6 +497,8 @@ def evaluate(
                         batch_size=proto.batch_size, n_epochs=proto.max_epochs,
                         learning_rate=proto.learning_rate,
                         on_epoch=on_epoch,
+                        network="resnet" if mode == "resnet" else "dnn",
+                        image_shape=image_shape(geo) if mode == "resnet" else None,
                     )  # fmt: skip
                 else:
                     result = classifier_test(
@@ -585,6 +598,7 @@ def _draw_figures(
 ) -> list[dict]:
     """Draw the figures; ``summary``: only the first screen's (group ``key``)."""
     from caloforge.evaluate.plots import (
+        plot_classifier_scores,
         plot_feature,
         plot_layer_images,
         plot_longitudinal,
@@ -596,7 +610,9 @@ def _draw_figures(
         return {"path": f"figures/{path.name}", "group": group, "layer": layer, "title": title}
 
     detail = [] if summary else [n for n in binnings if n != "voxel_energy"]
-    tick = bars.task("figures", 4 + len(detail) + (0 if summary else geo.n_layers))
+    has_scores = any(c.get("score_histogram") for c in metrics.get("classifier", {}).values())
+    n_key = 4 + int(has_scores)
+    tick = bars.task("figures", n_key + len(detail) + (0 if summary else geo.n_layers))
     profiles = metrics["profiles"]
     figures = [
         entry(
@@ -623,6 +639,12 @@ def _draw_figures(
         )  # fmt: skip
         figures.append(entry(path, "key", None, "voxel energy spectrum"))
     tick(1)
+    if has_scores:
+        path = plot_classifier_scores(
+            fig_dir / "classifier_scores.png", metrics["classifier"], labels=labels
+        )
+        figures.append(entry(path, "key", None, "classifier score histograms (held-out part)"))
+        tick(1)
     for name in detail:
         binning = binnings[name]
         if np.all(np.isfinite(binning.edges)):  # an empty reference layer: nothing to draw

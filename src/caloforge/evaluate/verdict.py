@@ -8,8 +8,9 @@ object ``{"cls-high.auc": "<0.6", "fpd": "<0.05"}``.
 Metric names (:func:`metric_value` reads them from a ``metrics.json`` dictionary):
 
 ==========================  ================================================================
-``cls-<mode>.<field>``      classifier ``<mode>`` (``high``, ``low``, ``low-normed``), field
-                            ``auc``, ``jsd``, ``auc_uncalibrated`` or ``accuracy``
+``cls-<mode>.<field>``      classifier ``<mode>`` (``high``, ``low``, ``low-normed``,
+                            ``resnet``), field ``auc``, ``jsd``, ``auc_uncalibrated`` or
+                            ``accuracy``
 ``fpd``, ``kpd``            the FPD / KPD value (raw, not x1e3)
 ``sep.mean``, ``sep.max``   mean / largest separation power over the summary set
 ``sep.<feature>``           one separation power, e.g. ``sep.response``, ``sep.E_layer_2``
