@@ -71,12 +71,15 @@ def separation(reference, energies, showers, geometry, classifier: bool, seed: i
         feature_binnings,
         separation_powers,
     )
+    from caloforge.evaluate.histograms import CALOCHALLENGE
 
     threshold = default_threshold(geometry)
     extract = FeatureExtractor(geometry, threshold)
     ref = extract(reference.incident_energies, reference.showers)
     gen = extract(energies, showers)
-    seps = separation_powers(ref, gen, feature_binnings(ref, geometry, threshold))
+    # the official binning exists only for the CaloChallenge geometries; grids use caloforge's
+    scheme = "official" if geometry.name in CALOCHALLENGE else "caloforge"
+    seps = separation_powers(ref, gen, feature_binnings(ref, geometry, threshold, scheme))
     out = {"separation_power_mean": float(np.nanmean(list(seps.values())))}
     if classifier:
         x_ref = classifier_inputs("high", features=ref)
