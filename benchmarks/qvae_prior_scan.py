@@ -181,8 +181,10 @@ def main() -> None:
         hist = model.state.get("history", {})
         diag = model.state.get("prior_diagnostics", {})
         gap = a["marginals"] - a["posterior"]
+        defaults = type(model).config_class().__dict__
         entry = {
-            "config": config,
+            # the trained model's options that differ from the defaults (a reused model's own)
+            "config": {k: v for k, v in model.config.items() if defaults.get(k) != v},
             "minutes": args.minutes,
             "n_train": args.n_train,
             "n_test": n,
