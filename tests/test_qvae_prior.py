@@ -164,3 +164,19 @@ def test_prior_lr_scale_gives_the_prior_its_own_rate(photons):
     groups = model.training_plan(photons, None, seed=0, fresh=True).optimizers["adam"].param_groups
     assert [g["lr"] for g in groups] == [TINY["lr"], 10.0 * TINY["lr"]]
     assert {id(p) for p in groups[1]["params"]} == {id(p) for p in model.prior.parameters()}
+
+
+@pytest.mark.parametrize("weight", [1.0, 0.25])
+def test_kl_weight_scales_the_kl_term_after_the_warm_up(photons, weight):
+    from caloforge.models.training import StepContext
+
+    model = QVAE(get_geometry("ds1-photons"), {**TINY, "kl_weight": weight, "kl_warmup": 0.5})
+    plan = model.training_plan(photons, None, seed=0, fresh=True)
+    # at fraction 0.25 the warm-up is half way: weight / 2; from 0.5 on: weight
+    for fraction, expected in ((0.25, 0.5 * weight), (0.75, weight)):
+        ctx = StepContext(0, 0, 4, 4, fraction, torch.Generator().manual_seed(3), 3)
+        parts = plan.step(torch.arange(32), ctx)
+        total = parts["bce"] + parts["nll"] + expected * parts["kl"]
+        # float32 sums of O(100)-nat terms: a relative 1e-5 is ~100 ulps, and a wrong weight
+        # (off by >= 25 % of |kl| ~ tens of nats) misses by orders of magnitude more
+        assert parts["loss"] == pytest.approx(total, rel=1e-5, abs=1e-3)

@@ -231,8 +231,12 @@ class QVAEConfig(ModelConfig):
     prior_lr_scale: float = option(1.0, min=0, min_exclusive=True)
     tau_start: float = option(1.0, min=0, min_exclusive=True)
     tau_end: float = option(0.2, min=0, min_exclusive=True)
-    #: fraction of training over which the KL weight rises to 1
+    #: fraction of training over which the KL weight rises to ``kl_weight``
     kl_warmup: float = option(0.3, min=0, max=1)
+    #: the KL weight after the warm-up (beta; 1 is the ELBO). Below 1 the latents carry more
+    #: information about the shower; the prior's own gradient keeps its direction (maximum
+    #: likelihood of the aggregate posterior), only its scale changes
+    kl_weight: float = option(1.0, min=0, min_exclusive=True)
     #: sweeps of the persistent chains per training step
     gibbs_sweeps_train: int = option(4, min=1)
     #: sweeps from a fresh start at generation for checkpoints without a measured count
@@ -684,8 +688,8 @@ class QVAE(Generator):
         self, train: Showers, val: Showers | None, *, seed: int, fresh: bool
     ) -> TrainingPlan:
         """Adam on encoder, decoder and prior; the temperature falls from ``tau_start`` to
-        ``tau_end`` and the KL weight rises over the first ``kl_warmup`` of training, both
-        following the engine's progress fraction (steps, or the elapsed budget)."""
+        ``tau_end`` and the KL weight rises to ``kl_weight`` over the first ``kl_warmup`` of
+        training, both following the engine's progress fraction (steps, or the elapsed budget)."""
         self.geometry.check_voxels(train.n_voxels, "training data")
         if val is not None:
             self.geometry.check_voxels(val.n_voxels, "validation data")
@@ -716,6 +720,7 @@ class QVAE(Generator):
         def step(idx: torch.Tensor, ctx: StepContext) -> dict[str, float]:
             tau = o.tau_start * (o.tau_end / o.tau_start) ** ctx.fraction
             kl_w = min(1.0, ctx.fraction / o.kl_warmup) if o.kl_warmup > 0 else 1.0
+            kl_w *= o.kl_weight
             loss, parts = self._loss(x[idx], e[idx], tau, kl_w, ctx.rng)
             opt.zero_grad()
             loss.backward()
