@@ -66,7 +66,11 @@ def test_every_model_refuses_conditions_it_does_not_support(model):
         model.sample(Conditions(energy=E), seed=3), model.sample(E, seed=3)
     )
     with pytest.raises(ConfigError, match="is conditioned on energy only and cannot take phi"):
-        model.sample(Conditions(energy=E, phi=[0.0, 1.0]), seed=3)
+        model.sample(Conditions(energy=E, theta=[0.1, 0.0], phi=[0.0, 1.0]), seed=3)
+    # head-on and centred (theta 0, entry at the origin; phi then means nothing): what every
+    # model makes, so accepted by every model
+    head_on = Conditions(energy=E, theta=[0.0, 0.0], phi=[0.0, 1.0], entry=[[0, 0, 0]] * 2)
+    np.testing.assert_array_equal(model.sample(head_on, seed=3), model.sample(E, seed=3))
 
 
 def test_latent_spec_describes_latent_inputs(model):

@@ -84,10 +84,64 @@ class Conditions:
         """``value`` itself, or incident energies (N,) in MeV wrapped as conditions."""
         return value if isinstance(value, Conditions) else cls(energy=value)
 
+    @classmethod
+    def uniform(
+        cls,
+        energy: Any,
+        *,
+        theta: float | None = None,
+        phi: float | None = None,
+        entry: tuple[float, float, float] | None = None,
+    ) -> Conditions:
+        """Incident energies (N,) MeV with one angle (rad) and entry point (x, y, z) mm for all."""
+        e = np.asarray(energy, dtype=np.float64).reshape(-1)
+        n = len(e)
+        return cls(
+            energy=e,
+            theta=None if theta is None else np.full(n, theta, dtype=np.float64),
+            phi=None if phi is None else np.full(n, phi, dtype=np.float64),
+            entry=None if entry is None else np.tile(np.asarray(entry, dtype=np.float64), (n, 1)),
+        )
+
+    @classmethod
+    def from_attrs(cls, energy: Any, attrs: dict[str, Any]) -> Conditions:
+        """The conditions a shower file records: its incident energies (N,) MeV and the file
+        attributes ``theta``, ``phi`` (rad), ``offset_x_mm``, ``offset_y_mm`` that
+        ``caloforge simulate`` writes (an entry point on the front face, z = 0); attributes a
+        file lacks are conditions it does not give."""
+        theta = attrs.get("theta")
+        phi = attrs.get("phi")
+        x, y = attrs.get("offset_x_mm"), attrs.get("offset_y_mm")
+        entry = None if x is None and y is None else (float(x or 0.0), float(y or 0.0), 0.0)
+        return cls.uniform(
+            energy,
+            theta=None if theta is None else float(theta),
+            phi=None if phi is None else float(phi),
+            entry=entry,
+        )
+
     @property
     def names(self) -> frozenset[str]:
         """The conditions given (always ``energy``)."""
         return frozenset(n for n in NAMES if getattr(self, n) is not None)
+
+    @property
+    def effective(self) -> frozenset[str]:
+        """The conditions that differ from a shower entering head-on at the centre.
+
+        A model conditioned on energy alone produces showers at normal incidence through the
+        origin, so ``theta`` = 0 and an entry point at (0, 0, 0) ask nothing more of it; ``phi``
+        matters only for showers that are not head-on (some ``theta`` > 0).
+        """
+        out = {"energy"}
+        tilted = self.theta is not None and bool(np.any(self.theta != 0))
+        if tilted:
+            out.add("theta")
+            if self.phi is not None:
+                out.add("phi")
+        if self.entry is not None and bool(np.any(self.entry != 0)):
+            out.add("entry")
+        return frozenset(out)
 
     def __len__(self) -> int:
         return len(self.energy)

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from caloforge.conditions import Conditions
 from caloforge.errors import ConfigError
 from caloforge.io import ShowerWriter, read_showers
 from caloforge.parallel import DEFAULT_SCHEDULER, check_positive_int, check_scheduler, dask_runner
@@ -61,25 +62,48 @@ def prepare_generation(
     sampler_options: dict[str, Any] | None = None,
     hardware: dict[str, Any] | None = None,
     seed: int = 0,
-) -> tuple[Any, np.ndarray, dict[str, Any]]:
-    """Check the arguments of :func:`generate`: (configured model, incident energies (N,) MeV,
-    output file attributes)."""
+    theta: float | None = None,
+    phi: float | None = None,
+    entry_mm: tuple[float, float] | None = None,
+) -> tuple[Any, Conditions, dict[str, Any]]:
+    """Check the arguments of :func:`generate`: (configured model, the showers' conditions,
+    output file attributes).
+
+    The conditions are the incident energies plus the incidence angles (rad) and entry point
+    (mm) that an ``energies_from`` file records (:meth:`Conditions.from_attrs`), replaced by
+    ``theta``, ``phi``, ``entry_mm`` (x, y on the front face) where given. A model refuses a
+    condition it does not support with one sentence, before anything is written."""
     from caloforge.energies import parse_energies
     from caloforge.validate import showers
 
     if (energies is None) == (energies_from is None):
         raise ConfigError("give exactly one of --energies SPEC (with --n) or --energies-from FILE")
     showers(n, "the number of showers n")
+    file_attrs: dict[str, Any] = {}
     if energies_from is not None:
-        e = read_showers(energies_from, validate=False, max_showers=n).incident_energies
+        source = read_showers(energies_from, validate=False, max_showers=n)
+        e, file_attrs = source.incident_energies, source.attrs
         parse_energies(e, len(e))  # finite, > 0 and <= the maximum, or one sentence
     else:
         if n is None or energies is None:
             raise ConfigError("--energies needs --n, the number of showers")
         e = parse_energies(energies, n, seed=seed)
+    given = Conditions.from_attrs(e, file_attrs)
+    conditions = Conditions.uniform(
+        e,
+        theta=_first(theta, given.theta),
+        phi=_first(phi, given.phi),
+        entry=(entry_mm[0], entry_mm[1], 0.0) if entry_mm is not None else _row(given.entry),
+    )
     from caloforge.models.base import load_generator
 
     model = load_generator(run_dir)
+    try:
+        model.check_conditions(conditions)
+    except ConfigError as exc:
+        if energies_from is None:
+            raise
+        raise ConfigError(f"{exc} (as {energies_from} records them)") from None
     model = configure_model(model, sampler, sampler_options, hardware)
     attrs = {
         "geometry": model.geometry.name,
@@ -89,8 +113,30 @@ def prepare_generation(
         "sampler": sampler or "",
         "sampler_options": json.dumps(sampler_options or {}),
         "hardware": json.dumps(hardware or {}),
+        **_condition_attrs(conditions),
     }
-    return model, e, attrs
+    return model, conditions, attrs
+
+
+def _first(value: float | None, given: np.ndarray | None) -> float | None:
+    """An explicit value, else the (per-file constant) value a file records, else None."""
+    return value if value is not None else None if given is None else float(given[0])
+
+
+def _row(entry: np.ndarray | None) -> tuple[float, float, float] | None:
+    return None if entry is None else (float(entry[0, 0]), float(entry[0, 1]), float(entry[0, 2]))
+
+
+def _condition_attrs(c: Conditions) -> dict[str, float]:
+    """The file attributes ``caloforge simulate`` uses for the conditions given."""
+    out: dict[str, float] = {}
+    if c.theta is not None:
+        out["theta"] = float(c.theta[0])
+    if c.phi is not None:
+        out["phi"] = float(c.phi[0])
+    if c.entry is not None:
+        out["offset_x_mm"], out["offset_y_mm"] = float(c.entry[0, 0]), float(c.entry[0, 1])
+    return out
 
 
 def generate(
@@ -108,6 +154,9 @@ def generate(
     progress: bool = True,
     workers: int | None = None,
     scheduler: str | None = None,
+    theta: float | None = None,
+    phi: float | None = None,
+    entry_mm: tuple[float, float] | None = None,
 ) -> dict[str, Any]:
     """Generate showers with a trained model into ``output`` (CaloChallenge layout, atomic).
 
@@ -126,7 +175,8 @@ def generate(
     batch(batch_size, "batch_size")
     model, e, attrs = prepare_generation(
         run_dir, n=n, energies=energies, energies_from=energies_from, sampler=sampler,
-        sampler_options=sampler_options, hardware=hardware, seed=seed,
+        sampler_options=sampler_options, hardware=hardware, seed=seed, theta=theta, phi=phi,
+        entry_mm=entry_mm,
     )  # fmt: skip
     t0 = time.perf_counter()
     if workers is not None or scheduler is not None:
@@ -148,7 +198,7 @@ def generate(
         for i, start in enumerate(range(0, len(e), batch_size)):
             chunk = e[start : start + batch_size]
             showers = model.sample(chunk, seed=batch_seed(seed, i), batch_size=batch_size)
-            w.append(chunk, showers)
+            w.append(chunk.energy, showers)
             bar.update(task, advance=len(chunk))
     return {"n": int(len(e)), "seconds": time.perf_counter() - t0, "output": str(output)}
 
@@ -213,9 +263,9 @@ def worker_model(spec: ModelSpec):
 
 
 def _generate_chunk(
-    spec: ModelSpec, energies: np.ndarray, first_batch: int, seed: int, batch_size: int
+    spec: ModelSpec, energies: Conditions, first_batch: int, seed: int, batch_size: int
 ) -> np.ndarray:
-    """One task: showers (N, V) float32 MeV for energies (N,) MeV holding whole batches.
+    """One task: showers (N, V) float32 MeV for the conditions of N showers (whole batches).
 
     Batch j of the task is batch ``first_batch + j`` of the serial run and gets its seed.
     """
@@ -232,7 +282,7 @@ def _generate_chunk(
 def write_generation(
     output: PathLike,
     spec: ModelSpec,
-    energies: np.ndarray,
+    energies: np.ndarray | Conditions,
     attrs: dict[str, Any],
     n_voxels: int,
     *,
@@ -257,6 +307,7 @@ def write_generation(
     check_positive_int(batch_size, "batch_size")
     check_positive_int(batches_per_task, "batches_per_task")
     step = batch_size * batches_per_task
+    energies = Conditions.of(energies)
     calls = (
         (
             _generate_chunk,
@@ -275,6 +326,6 @@ def write_generation(
             for showers in chunks:
                 for start in range(0, len(showers), batch_size):  # one append per batch
                     rows = slice(done + start, done + start + batch_size)
-                    writer.append(energies[rows], showers[start : start + batch_size])
+                    writer.append(energies[rows].energy, showers[start : start + batch_size])
                 done += len(showers)
                 bar.advance(task, len(showers))

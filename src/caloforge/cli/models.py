@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import typer
@@ -91,6 +92,15 @@ def generate(
         help="simulated device for quantum-circuit models, JSON: "
         '\'{"depolarizing": 0.01, "amplitude_damping": 0.01, "shots": 1000}\'',
     ),
+    theta: float = typer.Option(
+        None,
+        "--theta",
+        help="polar angle of incidence, rad, for every shower (default: what --energies-from "
+        "records, else none); a model conditioned on energy alone refuses theta > 0",
+    ),
+    phi: float = typer.Option(None, "--phi", help="azimuthal angle of incidence, rad"),
+    entry_x: float = typer.Option(None, "--entry-x", help="x of the entry point, mm"),
+    entry_y: float = typer.Option(None, "--entry-y", help="y of the entry point, mm"),
     seed: int = typer.Option(0, "--seed", help="random seed"),
     batch_size: int = typer.Option(1024, "--batch-size", help="showers per model call"),
     workers: int = typer.Option(
@@ -112,6 +122,11 @@ def generate(
     v.showers(n)
     v.batch(batch_size, "--batch-size")
     v.workers(workers)
+    v.number(theta, "--theta", minimum=0.0, maximum=math.pi, unit="rad")
+    v.number(phi, "--phi", unit="rad")
+    v.number(entry_x, "--entry-x", unit="mm")
+    v.number(entry_y, "--entry-y", unit="mm")
+    entry = None if entry_x is None and entry_y is None else (entry_x or 0.0, entry_y or 0.0)
     check_run_dir(run)
     with claim_output(output, inputs=[energies_from, run]):
         from caloforge.workflows import generate as run_generate
@@ -121,6 +136,7 @@ def generate(
             run, output, n=n, energies=energies, energies_from=energies_from, sampler=sampler,
             sampler_options=load_config(sampler_options), hardware=load_config(hardware),
             seed=seed, batch_size=batch_size, workers=workers, scheduler=scheduler,
+            theta=theta, phi=phi, entry_mm=entry,
         )  # fmt: skip
     out.print(f"wrote {r['n']} showers to {escape(str(output))} in {r['seconds']:.2f} s")
 

@@ -290,9 +290,12 @@ class Generator(ABC):
 
     def check_conditions(self, conditions: Conditions | Any) -> Conditions:
         """``conditions`` (or plain incident energies in MeV) checked against
-        :attr:`supported_conditions`: one sentence for a condition the model cannot take."""
+        :attr:`supported_conditions`: one sentence for a condition the model cannot take.
+
+        Conditions that ask for the head-on, centred shower every model makes (``theta`` = 0,
+        entry point at the origin; :attr:`Conditions.effective`) are accepted by any model."""
         c = Conditions.of(conditions)
-        extra = sorted(c.names - self.supported_conditions)
+        extra = sorted(c.effective - self.supported_conditions)
         if extra:
             raise ConfigError(
                 f"model {self.model_name!r} is conditioned on "
