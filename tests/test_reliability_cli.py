@@ -30,7 +30,7 @@ from conftest import calogan_arrays, write_raw_h5
 POLL_LIMIT_S = 120.0
 
 
-def cli(*args: str, cwd: Path | None = None, preexec=None, timeout: float = 300):
+def cli(*args: str, cwd: Path | None = None, preexec=None, timeout: float = 300, env=None):
     proc = subprocess.run(
         [sys.executable, "-m", "caloforge", *args],
         capture_output=True,
@@ -38,6 +38,7 @@ def cli(*args: str, cwd: Path | None = None, preexec=None, timeout: float = 300)
         timeout=timeout,
         cwd=cwd,
         preexec_fn=preexec,
+        env=env,
     )
     return proc.returncode, proc.stdout, proc.stderr
 
@@ -188,7 +189,7 @@ def _as_started_from_a_terminal() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def _start(args: list[str], cwd: Path) -> subprocess.Popen:
+def _start(args: list[str], cwd: Path, env=None) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "caloforge", *args],
         stdout=subprocess.DEVNULL,
@@ -196,6 +197,7 @@ def _start(args: list[str], cwd: Path) -> subprocess.Popen:
         text=True,
         cwd=cwd,
         preexec_fn=_as_started_from_a_terminal,
+        env=env,
     )
 
 

@@ -14,7 +14,6 @@ import contextlib
 import os
 import shutil
 import subprocess
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ import torch
 from caloforge import workflows
 from caloforge.io import write_showers
 from caloforge.outputs import leftovers
-from test_reliability_cli import _file_size_limit, assert_one_error
+from test_reliability_cli import _file_size_limit, assert_one_error, cli
 
 #: space left on the full disk: more than the smallest header a writer puts down first, far less
 #: than any output of these cases (each is at least several hundred kB)
@@ -52,12 +51,8 @@ class FullDisk:
         return st.f_bavail * st.f_frsize
 
     def run(self, *args: str, cwd: Path) -> tuple[int, str, str]:
-        proc = subprocess.run(
-            [sys.executable, "-m", "caloforge", *args],
-            capture_output=True, text=True, timeout=600, cwd=cwd, preexec_fn=self.preexec,
-            env={**os.environ, "OMP_NUM_THREADS": "1"},  # one thread: fast under load
-        )  # fmt: skip
-        return proc.returncode, proc.stdout, proc.stderr
+        one_thread = {**os.environ, "OMP_NUM_THREADS": "1"}  # fast under load
+        return cli(*args, cwd=cwd, preexec=self.preexec, timeout=600, env=one_thread)
 
 
 def _mount_tmpfs(where: Path, size_kb: int) -> bool:
