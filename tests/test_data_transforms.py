@@ -93,8 +93,10 @@ def test_standardize_round_trip(data):
     y = t.forward(x, e_inc)
     if len(x) > 1:  # every voxel with spread has mean 0 and std 1 after the transform
         spread = x.std(dim=0) > 1e-3
+        # (a constant voxel is divided by the std floor, which magnifies the rounding of its
+        # mean; only the round trip below is asked of it)
         torch.testing.assert_close(
-            y.mean(dim=0), torch.zeros(x.shape[1], dtype=x.dtype), atol=1e-6, rtol=0
+            y.mean(dim=0)[spread], torch.zeros(int(spread.sum()), dtype=x.dtype), atol=1e-6, rtol=0
         )
         torch.testing.assert_close(
             y.std(dim=0)[spread],
