@@ -235,7 +235,14 @@ class Generator(ABC):
             progress=progress,
             max_minutes=max_minutes,
         )
-        return train_model(self, train, val, options)
+        history = train_model(self, train, val, options)
+        self.after_training(train, seed=int(self.state.get("seed", seed)), out_dir=options.out_dir)
+        return history
+
+    def after_training(self, train: Showers, *, seed: int, out_dir: Path | None) -> None:
+        """Called by :meth:`fit` once training has ended (the checkpoint set committed): a model
+        that measures something about the trained weights (the QVAE's prior diagnostics) does it
+        here and re-commits its checkpoint in ``out_dir``. ``seed`` is the run's seed."""
 
     @abstractmethod
     def latent_inputs(
