@@ -260,6 +260,8 @@ class ImageGAN(Generator):
 
     #: the losses :meth:`_train_step` reports; each is a per-epoch list in the history
     loss_names: ClassVar[tuple[str, ...]] = ()
+    #: every tensor of training follows ``self.device`` (noise is drawn on the CPU and moved)
+    compute_devices = frozenset({"cpu", "cuda"})
 
     def __init__(
         self, geometry: Geometry, config: ModelConfig | Mapping[str, Any] | None = None
@@ -339,10 +341,10 @@ class ImageGAN(Generator):
     def _training_tensors(self, showers: Showers, what: str) -> tuple[torch.Tensor, torch.Tensor]:
         self.geometry.check_voxels(showers.n_voxels, what)
         check_values(showers.incident_energies, showers.showers, what)
-        x = torch.as_tensor(np.asarray(showers.showers, dtype=np.float32))
+        x = torch.as_tensor(np.asarray(showers.showers, dtype=np.float32), device=self.device)
         x = self.scaling(x).reshape(-1, *self.image_shape)
-        e = torch.as_tensor(showers.incident_energies, dtype=torch.float32).reshape(-1, 1)
-        return x, e
+        e = torch.as_tensor(showers.incident_energies, dtype=torch.float32, device=self.device)
+        return x, e.reshape(-1, 1)
 
     def training_plan(
         self, train: Showers, val: Showers | None, *, seed: int, fresh: bool

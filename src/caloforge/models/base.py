@@ -148,6 +148,9 @@ class Generator(ABC):
     exportable: ClassVar[bool] = True
     #: whether the model runs a (simulated) quantum device that with_hardware() can change
     takes_device: ClassVar[bool] = False
+    #: the torch device types (caloforge.devices) its training and generation code supports;
+    #: a model lists "cuda"/"mps" only when every tensor it makes follows :attr:`device`
+    compute_devices: ClassVar[frozenset[str]] = frozenset({"cpu"})
     #: the model's typed options; None only for ad-hoc models configured by
     #: :meth:`default_config` (unknown keys are refused, types are not checked)
     config_class: ClassVar[type[ModelConfig] | None] = None
@@ -173,6 +176,28 @@ class Generator(ABC):
                     f"{self.model_name!r}; known: {', '.join(sorted(self.default_config()))}"
                 )
         self.state: dict[str, Any] = {}
+        #: where the modules live and new tensors are made (:meth:`to_device`)
+        self.device = torch.device("cpu")
+
+    def to_device(self, device: str | torch.device) -> Generator:
+        """Move the model to ``device`` (``cpu``, ``cuda``, ``cuda:N``, ``mps``, or ``auto``: the
+        best of those this machine has and the model supports);
+        one sentence (:class:`ConfigError`) for a device this machine lacks or this model's
+        code does not support (:attr:`compute_devices`). Returns the model."""
+        from caloforge.devices import resolve_device
+
+        dev = resolve_device(device)
+        if str(device) == "auto" and dev.type not in self.compute_devices:
+            dev = torch.device("cpu")  # auto: the best device this model supports
+        if dev.type not in self.compute_devices:
+            raise ConfigError(
+                f"model {self.model_name!r} runs on {', '.join(sorted(self.compute_devices))} "
+                f"only, not {dev.type} (its code does not move its tensors to other devices yet)"
+            )
+        for module in self.modules().values():
+            module.to(dev)
+        self.device = dev
+        return self
 
     # ----------------------------------------------------------------- to implement
     @classmethod
@@ -209,6 +234,7 @@ class Generator(ABC):
         resume: bool = False,
         progress: bool = True,
         max_minutes: float | None = None,
+        device: str | torch.device | None = None,
     ) -> History:
         """Train on ``train`` (MeV) through :func:`caloforge.models.training.train_model`.
 
@@ -221,6 +247,8 @@ class Generator(ABC):
             resume: continue from the checkpoint in ``out_dir`` (an error if there is none).
             progress: show a progress bar.
             max_minutes: stop after the first step that ends past this wall-clock budget.
+            device: train on this device (:func:`caloforge.devices.resolve_device`; default:
+                where the model is, :attr:`device`).
 
         Returns:
             The history: per-epoch lists ``epoch``, ``steps``, ``seconds``, losses, metrics.
@@ -234,6 +262,7 @@ class Generator(ABC):
             resume=resume,
             progress=progress,
             max_minutes=max_minutes,
+            device=str(self.device) if device is None else str(device),
         )
         history = train_model(self, train, val, options)
         self.after_training(train, seed=int(self.state.get("seed", seed)), out_dir=options.out_dir)
@@ -322,6 +351,7 @@ class Generator(ABC):
         with torch.no_grad():
             for i, start in enumerate(range(0, len(e), batch_size)):
                 inputs = self.latent_inputs(e[start : start + batch_size], seed=seed + 7919 * i)
+                inputs = tuple(t.to(self.device) for t in inputs)
                 out.append(module(*inputs).float().cpu().numpy())
         return np.concatenate(out).astype(np.float32)
 
