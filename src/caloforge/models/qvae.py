@@ -277,6 +277,9 @@ class QVAE(Generator):
     }  # fmt: skip
     options: QVAEConfig
     latents: LatentSpace
+    #: tensors follow ``self.device``; random numbers come from CPU generators (moved), but the
+    #: Gibbs chains draw on the machine's device, so GPU runs differ from CPU ones
+    compute_devices = frozenset({"cpu", "cuda"})
 
     def __init__(
         self, geometry: Geometry, config: QVAEConfig | Mapping[str, Any] | None = None
@@ -365,7 +368,7 @@ class QVAE(Generator):
             e_fixed = float(np.exp(np.log(e).mean()))
 
             def e_of(states: torch.Tensor) -> torch.Tensor:
-                return torch.full((len(states), 1), e_fixed)
+                return torch.full((len(states), 1), e_fixed, device=states.device)
 
         else:
             bm = space.machine
@@ -380,7 +383,8 @@ class QVAE(Generator):
             )
 
             def e_of(states: torch.Tensor) -> torch.Tensor:
-                return lookup[states[:, sl].sum(1).round().long()].reshape(-1, 1)
+                level = states[:, sl].sum(1).round().long()
+                return lookup.to(states.device)[level].reshape(-1, 1)
 
         def total_energy(states: torch.Tensor) -> torch.Tensor:
             with torch.no_grad():
@@ -443,17 +447,22 @@ class QVAE(Generator):
             m.eval()
         chains = int(self.options.diagnose_chains) if n_chains is None else n_chains
         sweeps = int(self.options.diagnose_sweeps) if n_sweeps is None else n_sweeps
-        return diagnose_prior(
-            space.machine,
-            clamp=clamp,
-            seed=int(seed),
-            observables=observables,
-            kl_method=kl_method,
-            n_chains=chains,
-            n_sweeps=sweeps,
-            ais_chains=2 * chains if ais_chains is None else ais_chains,
-            ais_steps=sweeps if ais_steps is None else ais_steps,
-        )
+        device = self.device
+        self.to_device("cpu")  # the diagnostics run on the CPU, wherever the model trained
+        try:
+            return diagnose_prior(
+                space.machine,
+                clamp=clamp,
+                seed=int(seed),
+                observables=observables,
+                kl_method=kl_method,
+                n_chains=chains,
+                n_sweeps=sweeps,
+                ais_chains=2 * chains if ais_chains is None else ais_chains,
+                ais_steps=sweeps if ais_steps is None else ais_steps,
+            )
+        finally:
+            self.to_device(device)
 
     def describe_prior(self, *, seed: int = 0) -> str:
         """Lines for ``caloforge describe RUN --prior``: the stored sweep count and a fresh
@@ -565,6 +574,12 @@ class QVAE(Generator):
         return QVAEDecoderModule(self.decoder, self.codec).eval()
 
     # ------------------------------------------------------------------ training
+    def _tensors(self, showers: Showers) -> tuple[torch.Tensor, torch.Tensor]:
+        """Showers (N, V) MeV and incident energies (N, 1) MeV as float32 on :attr:`device`."""
+        x = torch.as_tensor(np.asarray(showers.showers, dtype=np.float32), device=self.device)
+        e = np.asarray(showers.incident_energies, dtype=np.float32)
+        return x, torch.as_tensor(e, device=self.device).reshape(-1, 1)
+
     def _encode(
         self, x: torch.Tensor, e_inc: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, Encode]:
@@ -605,8 +620,7 @@ class QVAE(Generator):
         if val is not None:
             self.geometry.check_voxels(val.n_voxels, "validation data")
         o = self.options
-        x = torch.as_tensor(np.asarray(train.showers, dtype=np.float32))
-        e = torch.as_tensor(np.asarray(train.incident_energies, dtype=np.float32)).reshape(-1, 1)
+        x, e = self._tensors(train)
         if fresh:
             self.codec.fit(x, e)
         params = [p for m in (self.encoder, self.decoder) for p in m.parameters()]
@@ -656,10 +670,7 @@ class QVAE(Generator):
     def validation_loss(self, val: Showers, *, seed: int = 0, max_showers: int = 2048) -> float:
         """Loss (BCE + MSE + KL, KL weight 1, hard-ish tau) on up to ``max_showers`` showers."""
         self.geometry.check_voxels(val.n_voxels, "validation data")
-        x = torch.as_tensor(np.asarray(val.showers[:max_showers], dtype=np.float32))
-        e = torch.as_tensor(
-            np.asarray(val.incident_energies[:max_showers], dtype=np.float32)
-        ).reshape(-1, 1)
+        x, e = self._tensors(val[:max_showers])
         # outside training (no chains yet), fresh chains of the generation length
         self.latents.start_kl_chains(
             int(self.config["gibbs_sweeps_sample"]), persistent=False, keep=True
@@ -673,22 +684,21 @@ class QVAE(Generator):
     def posterior_latents(self, showers: Showers, *, seed: int = 0) -> torch.Tensor:
         """The encoder's evaluation-time latents for ``showers``: (N, n_latent), hard samples of
         q(z | x) in the prior's unit order (the Boltzmann prior) or the posterior mean."""
-        x = torch.as_tensor(np.asarray(showers.showers, dtype=np.float32))
-        e = torch.as_tensor(np.asarray(showers.incident_energies, dtype=np.float32)).reshape(-1, 1)
+        x, e = self._tensors(showers)
         _, _, encode = self._encode(x, e)
-        return self.latents.hard_posterior(encode, e, torch.Generator().manual_seed(seed))
+        z = self.latents.hard_posterior(encode, e, torch.Generator().manual_seed(seed))
+        return z.cpu()
 
     @torch.no_grad()
     def reconstruct(self, showers: Showers, *, seed: int = 0) -> np.ndarray:
         """Encode with hard posterior samples and decode: (N, V) MeV -> (N, V) MeV."""
-        x = torch.as_tensor(np.asarray(showers.showers, dtype=np.float32))
-        e = torch.as_tensor(np.asarray(showers.incident_energies, dtype=np.float32)).reshape(-1, 1)
+        x, e = self._tensors(showers)
         gen = torch.Generator().manual_seed(seed)
         _, _, encode = self._encode(x, e)
         z = self.latents.hard_posterior(encode, e, gen)
-        uniform = torch.rand(x.shape, generator=gen)
-        normal = torch.randn(x.shape, generator=gen)
-        return self.inference_module()(z, uniform, normal, e).numpy()
+        uniform = torch.rand(x.shape, generator=gen).to(x.device)
+        normal = torch.randn(x.shape, generator=gen).to(x.device)
+        return self.inference_module()(z, uniform, normal, e).cpu().numpy()
 
 
 @register_model("vae")

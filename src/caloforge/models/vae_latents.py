@@ -52,7 +52,7 @@ def thermometer_code(e_inc: torch.Tensor, n_bits: int) -> torch.Tensor:
 
     (N, 1) MeV -> (N, n_bits) float32, over 100 MeV .. 10 TeV."""
     level = (torch.log(e_inc) - LOG_E_MIN) / (LOG_E_MAX - LOG_E_MIN) * n_bits
-    return (level > torch.arange(n_bits, dtype=e_inc.dtype)).to(torch.float32)
+    return (level > torch.arange(n_bits, dtype=e_inc.dtype, device=e_inc.device)).float()
 
 
 class LatentSpace(ABC):
@@ -96,7 +96,7 @@ class LatentSpace(ABC):
 
     @abstractmethod
     def prior_sample(self, e_inc: torch.Tensor, *, seed: int, gen: torch.Generator) -> torch.Tensor:
-        """Generation: (N, n_latent) prior draws for incident energies (N, 1) MeV."""
+        """Generation: (N, n_latent) prior draws (CPU) for incident energies (N, 1) MeV."""
 
     @abstractmethod
     def latent_input(self) -> LatentInput:
@@ -147,7 +147,7 @@ class GaussianLatents(LatentSpace):
             mu, logvar = stats.chunk(2, dim=1)
             mus.append(mu)
             logvars.append(logvar)
-            eps = torch.randn(mu.shape, generator=gen)
+            eps = torch.randn(mu.shape, generator=gen).to(mu.device)
             return mu + eps * torch.exp(0.5 * logvar)
 
         _, samples = encode(draw)
@@ -246,7 +246,7 @@ class BoltzmannLatents(LatentSpace):
         that its gradient is that of KL(q || p) including log Z."""
 
         def draw(logits: torch.Tensor) -> torch.Tensor:
-            u = torch.rand(logits.shape, generator=gen).clamp(1e-6, 1 - 1e-6)
+            u = torch.rand(logits.shape, generator=gen).clamp(1e-6, 1 - 1e-6).to(logits.device)
             return torch.sigmoid((logits + torch.log(u) - torch.log1p(-u)) / tau)
 
         logits, samples = encode(draw)
@@ -267,19 +267,24 @@ class BoltzmannLatents(LatentSpace):
     def hard_posterior(
         self, encode: Encode, e_inc: torch.Tensor, gen: torch.Generator
     ) -> torch.Tensor:
-        _, samples = encode(lambda lg: torch.bernoulli(torch.sigmoid(lg), generator=gen))
+        def draw(logits: torch.Tensor) -> torch.Tensor:  # drawn on the CPU generator
+            p = torch.sigmoid(logits)
+            return torch.bernoulli(p.cpu(), generator=gen).to(p.device)
+
+        _, samples = encode(draw)
         return self.assemble(samples, e_inc)
 
     def prior_sample(self, e_inc: torch.Tensor, *, seed: int, gen: torch.Generator) -> torch.Tensor:
-        """Draws of the chosen sampler (:meth:`set_sampler`) with the energy partition clamped;
-        ``gen`` is not used (the sampler is seeded by ``seed``)."""
+        """Draws of the chosen sampler (:meth:`set_sampler`) with the energy partition clamped,
+        returned on the CPU; ``gen`` is not used (the sampler is seeded by ``seed``; Gibbs
+        draws on the machine's device)."""
         if self.sampler is None:
             raise RuntimeError("choose the prior sampler with set_sampler() first")
         with torch.no_grad():
             z = self.sampler.sample(
                 self.machine, len(e_inc), seed=int(seed), clamp=self.clamp(e_inc)
             )
-        return z.float()
+        return z.float().cpu()
 
     def set_sampler(self, name: str, **options: Any) -> None:
         """gibbs | sa | sqa | qpu with their options (:func:`caloforge.boltzmann.get_sampler`)."""
@@ -303,7 +308,8 @@ class BoltzmannLatents(LatentSpace):
     def load_chain_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
         if self._kl_sampler is not None and "gibbs_chains" in tensors:
             # the sampler keeps its chains as (n_units, n_chains); there is no public setter
-            self._kl_sampler._chains = tensors["gibbs_chains"].T.contiguous().float()
+            chains = tensors["gibbs_chains"].T.contiguous().float()
+            self._kl_sampler._chains = chains.to(self.machine.bias.device)
 
     def latent_input(self) -> LatentInput:
         name = self.sampler_spec["name"] if self.sampler_spec else "gibbs"
