@@ -14,7 +14,7 @@ from caloforge.devices import resolve_device
 from caloforge.errors import ConfigError
 from caloforge.geometry import get_geometry
 from caloforge.models import builtin_models, model_class
-from caloforge.models._gan_common import toy_showers
+from caloforge.testing import toy_showers
 from test_reliability_cli import assert_one_error, cli
 
 

@@ -3,15 +3,12 @@ the QVAE / VAE use them."""
 
 from __future__ import annotations
 
-import doctest
-
 import numpy as np
 import pytest
 import torch
 
 from caloforge.errors import ConfigError
 from caloforge.geometry import get_geometry
-from caloforge.models import vae_latents
 from caloforge.models.qvae import QVAE, GaussianVAE, HierarchicalEncoder
 from caloforge.models.vae_latents import BoltzmannLatents, GaussianLatents, thermometer_code
 
@@ -21,10 +18,6 @@ def _encoder(space, n_in: int = 5, seed: int = 0):
     enc = HierarchicalEncoder(n_in, 8, space.level_sizes, space.stats_per_unit)
     x, e_feat = torch.randn(6, n_in), torch.zeros(6, 1)
     return lambda draw: enc(x, e_feat, draw)
-
-
-def test_module_examples_run():
-    assert doctest.testmod(vae_latents, raise_on_error=True).attempted >= 1
 
 
 def test_gaussian_kl_is_the_analytic_one():
