@@ -34,7 +34,7 @@ def example(tmp_path, monkeypatch):
     try:
         yield
     finally:
-        base._REGISTRY.pop("mean-shape", None)
+        base.MODELS.entries.pop("mean-shape", None)
         sys.modules.pop(MODULE, None)
         declared_names.cache_clear()
 

@@ -10,6 +10,7 @@ import pytest
 #: modules whose docstrings carry an ``Example:`` block
 MODULES = [
     "caloforge.devices",
+    "caloforge.discovery",
     "caloforge.evaluate.shapes",
     "caloforge.models.vae_latents",
     "caloforge.testing",

@@ -48,6 +48,7 @@ from safetensors.torch import load_file, save_file
 
 from caloforge import __version__
 from caloforge.conditions import Conditions
+from caloforge.discovery import Registry
 from caloforge.errors import CheckpointError, ConfigError
 from caloforge.geometry import Geometry
 from caloforge.io import Showers
@@ -64,7 +65,10 @@ from caloforge.models.config import ModelConfig
 if TYPE_CHECKING:
     from caloforge.models.training import History, TrainingPlan
 
-_REGISTRY: dict[str, type[Generator]] = {}
+#: the models: built-ins found from their files' ``@register_model("name")``, imported on use
+MODELS: Registry[type[Generator]] = Registry(
+    "model", "caloforge.models", "register_model", ConfigError
+)
 
 
 def register_model(name: str):
@@ -72,40 +76,25 @@ def register_model(name: str):
 
     def wrap(cls: type[Generator]) -> type[Generator]:
         cls.model_name = name
-        _REGISTRY[name] = cls
-        return cls
+        return MODELS.register(name, cls)
 
     return wrap
 
 
-def _builtin() -> dict[str, str]:
-    """Built-in model name -> its module: every ``@register_model("name")`` in a module of
-    this package, found without importing it (:mod:`caloforge.discovery`), so loading a QVAE
-    does not import the quantum-circuit stack of the QGANs and a new model file needs no table."""
-    from caloforge.discovery import declared_names
-
-    return declared_names("caloforge.models", "register_model")
-
-
 def builtin_models() -> list[str]:
-    """Names of the models that ship with caloforge."""
-    return sorted(_builtin())
+    """Names of the models that ship with caloforge (found without importing them, so
+    loading a QVAE does not import the quantum-circuit stack of the QGANs)."""
+    return sorted(MODELS.builtin())
 
 
 def available_models() -> list[str]:
     """Names of the registered models (built-in ones without importing them)."""
-    return sorted(set(_REGISTRY) | set(_builtin()))
+    return MODELS.names()
 
 
 def model_class(name: str) -> type[Generator]:
     """The :class:`Generator` subclass registered as ``name``."""
-    if name not in _REGISTRY and name in _builtin():
-        import importlib
-
-        importlib.import_module(_builtin()[name])
-    if name not in _REGISTRY:
-        raise ConfigError(f"unknown model {name!r}; available: {', '.join(available_models())}")
-    return _REGISTRY[name]
+    return MODELS.get(name)
 
 
 @dataclass(frozen=True)
