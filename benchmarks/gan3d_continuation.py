@@ -32,9 +32,9 @@ from rich.console import Console
 from rich.table import Table
 
 from bench_gan3d_variants import GEOMETRY, SPECTRUM, showers
+from caloforge.evaluate.shapes import shower_shape_mse
 from caloforge.geometry import get_geometry
 from caloforge.ioutil import atomic_path
-from caloforge.models._gan_common import shower_shape_mse
 from caloforge.models.gan3d import GAN3D
 from caloforge.refsim import REFSIM_VERSION
 
