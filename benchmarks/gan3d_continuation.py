@@ -12,7 +12,7 @@ Showers: the reference simulator's ``pbwo4`` preset (grid:25x25x25:22, photons, 
 drawn exactly as in ``bench_gan3d_variants.py`` (imported from it).
 
     python benchmarks/gan3d_continuation.py              # 500 / 300 showers, 4, 8, 16, 32 epochs
-    python benchmarks/gan3d_continuation.py --quick      # 64 / 64 showers, 1, 2 epochs
+    python benchmarks/gan3d_continuation.py --quick      # 64 / 64 showers, 1, 2 epochs, temp JSON
 
 Writes benchmarks/results/gan3d_continuation.json and prints a table.
 """
@@ -92,10 +92,15 @@ def main() -> None:
     )
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--output", type=Path, default=RESULTS)
+    ap.add_argument(
+        "--output", type=Path, default=None, help=f"JSON (default {RESULTS.name}; --quick: temp)"
+    )
     args = ap.parse_args()
     if args.quick:
         args.n_train, args.n_val, args.stages = 64, 64, [1, 2]
+    if args.output is None:  # a smoke run never replaces the recorded results
+        quick_dir = Path(tempfile.mkdtemp(prefix="gan3d_continuation_"))
+        args.output = quick_dir / RESULTS.name if args.quick else RESULTS
     if args.n_train < 1 or args.n_val < 1:
         ap.error("--n-train and --n-val must be at least 1")
     torch.set_num_threads(args.threads)
