@@ -99,8 +99,9 @@ def main() -> None:
     if args.quick:
         args.n_train, args.n_val, args.stages = 64, 64, [1, 2]
     if args.output is None:  # a smoke run never replaces the recorded results
-        quick_dir = Path(tempfile.mkdtemp(prefix="gan3d_continuation_"))
-        args.output = quick_dir / RESULTS.name if args.quick else RESULTS
+        args.output = RESULTS
+        if args.quick:
+            args.output = Path(tempfile.mkdtemp(prefix="gan3d_continuation_")) / RESULTS.name
     if args.n_train < 1 or args.n_val < 1:
         ap.error("--n-train and --n-val must be at least 1")
     torch.set_num_threads(args.threads)
