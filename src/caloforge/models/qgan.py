@@ -39,7 +39,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from caloforge.conditions import Conditions
 from caloforge.errors import ConfigError
 from caloforge.io import Showers
 from caloforge.models.base import Generator, LatentInput, register_model
@@ -447,30 +446,16 @@ class _HybridQGAN(Generator):
             self.pixel_scale if self.energy_pixels else None,
         )
 
-    def sample(
-        self,
-        incident_energies: np.ndarray | Conditions,
-        *,
-        seed: int = 0,
-        batch_size: int = 1024,
+    def sample_pixels(
+        self, incident_energies: np.ndarray, *, seed: int = 0, batch_size: int = 1024
     ) -> np.ndarray:
-        """(N,) incident energies in MeV (or Conditions) -> (N, V) voxel energies in MeV."""
-        energies = self.check_conditions(incident_energies).energy
-        noise, e = self.latent_inputs(energies, seed=seed)
-        module = self.inference_module().eval()
-        out = []
-        with torch.no_grad():
-            for start in range(0, len(e), batch_size):
-                sl = slice(start, start + batch_size)
-                out.append(module(noise[sl], e[sl]).numpy())
-        return np.concatenate(out).astype(np.float32)
-
-    def sample_pixels(self, incident_energies: np.ndarray, *, seed: int = 0) -> np.ndarray:
-        """Generated pixel images (N, P) in MeV, before spreading over voxels."""
-        noise, e = self.latent_inputs(incident_energies, seed=seed)
+        """Generated pixel images (N, P) in MeV, before spreading over voxels: the pixels behind
+        ``sample(incident_energies, seed=seed, batch_size=batch_size)`` (same draws)."""
+        e = np.asarray(incident_energies, dtype=np.float64).reshape(-1)
         module = self.inference_module().eval()
         with torch.no_grad():
-            return module.images(noise, e).numpy()
+            batches = self.latent_batches(e, seed=seed, batch_size=batch_size)
+            return np.concatenate([module.images(*inputs).numpy() for inputs in batches])
 
     # ----------------------------------------------------------------- training pieces
     def _pretrain(self, real: torch.Tensor, u: torch.Tensor, gen: torch.Generator) -> None:
