@@ -36,7 +36,7 @@ from __future__ import annotations
 import json
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -338,11 +338,21 @@ class Generator(ABC):
         module = self.inference_module().eval()
         out = []
         with torch.no_grad():
-            for i, start in enumerate(range(0, len(e), batch_size)):
-                inputs = self.latent_inputs(e[start : start + batch_size], seed=seed + 7919 * i)
-                inputs = tuple(t.to(self.device) for t in inputs)
+            for batch in self.latent_batches(e, seed=seed, batch_size=batch_size):
+                inputs = tuple(t.to(self.device) for t in batch)
                 out.append(module(*inputs).float().cpu().numpy())
         return np.concatenate(out).astype(np.float32)
+
+    def latent_batches(
+        self, incident_energies: np.ndarray, *, seed: int = 0, batch_size: int = 1024
+    ) -> Iterator[tuple[torch.Tensor, ...]]:
+        """:meth:`latent_inputs` of consecutive batches of ``batch_size`` incident energies
+        (MeV), batch i drawn with seed ``seed + 7919 i``: what :meth:`sample` feeds its module,
+        so the draws of the first ``batch_size`` showers do not depend on N."""
+        for i, start in enumerate(range(0, len(incident_energies), batch_size)):
+            yield self.latent_inputs(
+                incident_energies[start : start + batch_size], seed=seed + 7919 * i
+            )
 
     def describe(self) -> str:
         """A human-readable description of the architecture (``caloforge describe``)."""
