@@ -140,6 +140,7 @@ class ShapePixels(PixelMode):
     log_critic_inputs = True
 
     def fit(self, pixels: np.ndarray, e_inc: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """The real shapes E_k / sum_j E_j; no pixel scale."""
         return pixels / pixels.sum(axis=1)[:, None], None
 
     def train_images(self, out: torch.Tensor, readout: str) -> torch.Tensor:
@@ -151,6 +152,7 @@ class ShapePixels(PixelMode):
         return -(real * torch.log(fake.clamp_min(1e-12))).sum(dim=1).mean()
 
     def energies(self, r: Readout) -> torch.Tensor:
+        """Shape times the drawn total, (N, P) MeV."""
         shapes = self.shapes(r)
         return shapes * self.totals(r)[:, None]
 
