@@ -112,7 +112,14 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default="runs/prior-scan", help="run directory (models reused)")
     p.add_argument("--tag", default="")
+    p.add_argument(
+        "--skip",
+        default="",
+        help="comma-separated latent draws not to evaluate (e.g. 'posterior product': each "
+        "row costs one classifier per seed, minutes on ds2)",
+    )
     args = p.parse_args()
+    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     torch.set_num_threads(args.threads)
 
     from caloforge.evaluate.classifier import classifier_inputs
@@ -162,6 +169,28 @@ def main() -> None:
             with torch.no_grad():
                 return model.inference_module()(z, noise[0], noise[1], e_t).numpy()
 
+        if model.prior is None:  # the Gaussian-prior VAE (option "prior": "gaussian")
+            z = model.latent_inputs(e, seed=args.seed + 1)[0]
+            row = _aucs(ref_in, decode(z), e, cseeds)
+            result["runs"][name] = {
+                "config": {
+                    k: v
+                    for k, v in model.config.items()
+                    if type(model).config_class().__dict__.get(k) != v
+                },
+                "minutes": args.minutes,
+                "n_train": args.n_train,
+                "n_test": n,
+                "train_seconds": t_train,
+                "epochs": model.state.get("epoch"),
+                "rows": {"prior": row},
+            }
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(result, indent=2))
+            print(
+                f"{name}: epochs {model.state.get('epoch')} | Gaussian prior {row['auc_mean']:.4f}"
+            )
+            continue
         zs: dict[str, torch.Tensor] = {}
         zs["posterior"] = _posterior_z(model, held, args.seed + 2)
         bm = model.prior
@@ -176,8 +205,9 @@ def main() -> None:
         zs["prior"] = model.latent_inputs(e, seed=args.seed + 1)[0]
         model.set_sampler("marginals", n_sweeps=max(sweeps, 50))
         zs["marginals"] = model.latent_inputs(e, seed=args.seed + 1)[0]
-        rows = {k: _aucs(ref_in, decode(z), e, cseeds) for k, z in zs.items()}
+        rows = {k: _aucs(ref_in, decode(z), e, cseeds) for k, z in zs.items() if k not in skip}
         a = {k: r["auc_mean"] for k, r in rows.items()}
+        nan = float("nan")
         hist = model.state.get("history", {})
         diag = model.state.get("prior_diagnostics", {})
         gap = a["marginals"] - a["posterior"]
@@ -191,7 +221,9 @@ def main() -> None:
             "train_seconds": t_train,
             "epochs": model.state.get("epoch"),
             "rows": rows,
-            "posterior_product_minus_posterior_sigma": (a["posterior product"] - a["posterior"])
+            "posterior_product_minus_posterior_sigma": (
+                a.get("posterior product", nan) - a["posterior"]
+            )
             / sigma,
             "marginals_minus_prior_sigma": (a["marginals"] - a["prior"]) / sigma,
             "fraction_of_gap_closed": (a["marginals"] - a["prior"]) / gap if gap > 0 else None,
@@ -205,7 +237,7 @@ def main() -> None:
         kl = diag.get("kl_product_nats", float("nan"))
         print(
             f"{name}: epochs {entry['epochs']} | post {a['posterior']:.4f} | post-product "
-            f"{a['posterior product']:.4f} | prior {a['prior']:.4f} | marginals "
+            f"{a.get('posterior product', nan):.4f} | prior {a['prior']:.4f} | marginals "
             f"{a['marginals']:.4f} | sigma {sigma:.4f} | KL {kl:.3f} | mean|W| "
             f"{diag.get('mean_abs_coupling', float('nan')):.3f} | sweeps {sweeps}",
             flush=True,
