@@ -51,23 +51,6 @@ def _train(config: dict, train, detector: str, run: Path, seed: int, minutes: fl
     return model, time.perf_counter() - t0
 
 
-def _posterior_z(model, showers, seed: int) -> torch.Tensor:
-    """Hard samples of q(z | x) for ``showers``: (N, n_units) in the prior's unit order."""
-    from caloforge.models.qvae import energy_feature
-
-    x = torch.as_tensor(np.asarray(showers.showers, dtype=np.float32))
-    e = torch.as_tensor(np.asarray(showers.incident_energies, dtype=np.float32)).reshape(-1, 1)
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        hits, y = model.codec.encode(x, e)
-        _, samples = model.encoder(
-            torch.cat([y, hits], 1),
-            energy_feature(e),
-            lambda lg: torch.bernoulli(torch.sigmoid(lg), generator=gen),
-        )
-        return model._assemble(samples, e)
-
-
 def shuffle_within_energy_bins(
     z: torch.Tensor, e: np.ndarray, free: np.ndarray, n_bins: int, seed: int
 ) -> torch.Tensor:
@@ -192,11 +175,8 @@ def main() -> None:
             )
             continue
         zs: dict[str, torch.Tensor] = {}
-        zs["posterior"] = _posterior_z(model, held, args.seed + 2)
-        bm = model.prior
-        free = np.concatenate(
-            [np.asarray(bm.partitions[i]) for i in model.level_partitions]
-        ).astype(int)
+        zs["posterior"] = model.posterior_latents(held, seed=args.seed + 2)
+        free = model.latents.free_units.astype(int)
         zs["posterior product"] = shuffle_within_energy_bins(
             zs["posterior"], e, free, args.energy_bins, args.seed + 3
         )
