@@ -222,6 +222,12 @@ class QVAEConfig(ModelConfig):
     topology_seed: int = option(0, min=0)
     #: clamp one partition to a code of E_inc (four-partite topologies only)
     condition_prior: bool = True
+    #: how ``condition_prior`` conditions the prior: "clamp" partition 0 of the graph to the
+    #: energy code (four-partite only), or "bias": a separate code of ``energy_code_units``
+    #: units coupled to every unit, i.e. energy-dependent biases (any topology; see
+    #: :mod:`caloforge.boltzmann.energy_bias`)
+    energy_conditioning: Literal["clamp", "bias"] = "clamp"
+    energy_code_units: int = option(16, min=1)
     hidden: int = option(256, min=2)
     epochs: int = option(10, min=1)
     batch_size: int = option(128, min=1)
@@ -303,6 +309,8 @@ class QVAE(Generator):
                 int(o.units_per_partition),
                 topology_seed=int(o.topology_seed),
                 condition=bool(o.condition_prior),
+                conditioning=o.energy_conditioning,
+                energy_code_units=int(o.energy_code_units),
             )
             if o.prior == "boltzmann"
             else GaussianLatents(int(o.units_per_partition))

@@ -178,8 +178,15 @@ class BoltzmannLatents(LatentSpace):
         topology: ``rbm-dense``, ``chimera`` (bipartite), ``pegasus``, ``zephyr`` (four-partite).
         units_per_partition: latent units per partition.
         topology_seed: where on the hardware graph the region of qubits is grown.
-        condition: clamp partition 0 to a thermometer code of log E_inc (four-partite only;
-            ignored for bipartite topologies, whose prior is then unconditioned).
+        condition: condition the prior on log E_inc through a clamped thermometer code.
+        conditioning: how. ``"clamp"``: partition 0 of the hardware graph holds the code, coupled
+            to the free units through the graph's own couplers (four-partite only; a bipartite
+            prior is then unconditioned). ``"bias"``: a separate code partition of
+            ``energy_code_units`` units coupled to every unit, i.e. every unit's bias is a
+            learned linear function of the code, as an annealer's flux biases would apply it
+            (:mod:`caloforge.boltzmann.energy_bias`); works for every topology and leaves
+            all partitions of the graph free.
+        energy_code_units: code size for ``"bias"``.
 
     The encoder has one level per free partition, in partition order; z holds every unit in
     the machine's order, the clamped code included.
@@ -189,13 +196,22 @@ class BoltzmannLatents(LatentSpace):
     takes_sampler = True
 
     def __init__(
-        self, topology: str, units_per_partition: int, *, topology_seed: int, condition: bool
+        self,
+        topology: str,
+        units_per_partition: int,
+        *,
+        topology_seed: int,
+        condition: bool,
+        conditioning: str = "clamp",
+        energy_code_units: int = 16,
     ) -> None:
         from caloforge.boltzmann import BoltzmannMachine, make_topology
+        from caloforge.boltzmann.energy_bias import with_energy_code
 
-        self.machine: BoltzmannMachine = BoltzmannMachine(
-            make_topology(topology, int(units_per_partition), seed=int(topology_seed))
-        )
+        topo = make_topology(topology, int(units_per_partition), seed=int(topology_seed))
+        if condition and conditioning == "bias":
+            topo = with_energy_code(topo, int(energy_code_units))
+        self.machine: BoltzmannMachine = BoltzmannMachine(topo)
         sizes = [len(p) for p in self.machine.partitions]
         #: the partition clamped to the energy code, or None (unconditioned prior)
         self.cond_partition: int | None = 0 if (condition and len(sizes) > 2) else None
