@@ -35,24 +35,14 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-
-def _train(name: str, config: dict, train, detector: str, run: Path, seed: int, minutes: float):
-    from caloforge.geometry import get_geometry
-    from caloforge.models import model_class
-    from caloforge.models.base import load_generator
-
-    if (run / "model.json").exists():
-        return load_generator(run), 0.0
-    t0 = time.perf_counter()
-    model = model_class(name)(get_geometry(detector), {"epochs": 1000, **config})
-    model.fit(train, out_dir=run, seed=seed, max_minutes=minutes, progress=False)
-    return model, time.perf_counter() - t0
-
-
-def _decode(model, z: torch.Tensor, noise: tuple[torch.Tensor, torch.Tensor], e: np.ndarray):
-    e_t = torch.as_tensor(np.asarray(e, dtype=np.float32).reshape(-1, 1))
-    with torch.no_grad():
-        return model.inference_module()(z, noise[0], noise[1], e_t).numpy()
+from qvae_prior_common import (
+    classifier_aucs,
+    decode,
+    decoder_noise,
+    null_sigma,
+    train_or_load,
+    write_json,
+)
 
 
 def main() -> None:
@@ -72,7 +62,7 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
 
-    from caloforge.evaluate.classifier import classifier_inputs, classifier_test
+    from caloforge.evaluate.classifier import classifier_inputs
     from caloforge.refsim import simulate
     from caloforge.refsim.version import REFSIM_VERSION
 
@@ -84,18 +74,18 @@ def main() -> None:
     test = simulate(args.detector, args.particle, spec, n=n_test, seed=args.seed + 1000)
     null = simulate(args.detector, args.particle, spec, n=n_test, seed=args.seed + 2000)
 
-    qvae, t_qvae = _train(
+    qvae, t_qvae = train_or_load(
         "qvae", config, train, args.detector, out / "qvae", args.seed, args.minutes
     )
-    vae, t_vae = _train("vae", config, train, args.detector, out / "vae", args.seed, args.minutes)
+    vae, t_vae = train_or_load(
+        "vae", config, train, args.detector, out / "vae", args.seed, args.minutes
+    )
     for m in (qvae, vae):
         for mod in m.modules().values():
             mod.eval()
 
     e = np.asarray(test.incident_energies, dtype=np.float64)
-    gen = torch.Generator().manual_seed(args.seed + 17)
-    n_vox = qvae.geometry.n_voxels
-    noise = (torch.rand(n_test, n_vox, generator=gen), torch.randn(n_test, n_vox, generator=gen))
+    noise = decoder_noise(n_test, qvae.geometry.n_voxels, args.seed + 17)
 
     t0 = time.perf_counter()
     diag = qvae.prior_diagnostics(seed=args.seed)
@@ -104,40 +94,26 @@ def main() -> None:
     samples: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     qvae.set_sampler("gibbs", n_sweeps=sweeps)
     z = qvae.latent_inputs(e, seed=args.seed + 1)[0]
-    samples["prior (Gibbs)"] = (_decode(qvae, z, noise, e), e)
+    samples["prior (Gibbs)"] = (decode(qvae, z, noise, e), e)
     qvae.set_sampler("marginals", n_sweeps=max(sweeps, 50))
     z = qvae.latent_inputs(e, seed=args.seed + 1)[0]
-    samples["product of marginals"] = (_decode(qvae, z, noise, e), e)
+    samples["product of marginals"] = (decode(qvae, z, noise, e), e)
     post = train[:n_test]
     e_post = np.asarray(post.incident_energies, dtype=np.float64)
     z = qvae.posterior_latents(post, seed=args.seed + 2)
-    samples["aggregate posterior"] = (_decode(qvae, z, noise, e_post), e_post)
+    samples["aggregate posterior"] = (decode(qvae, z, noise, e_post), e_post)
     z = vae.latent_inputs(e, seed=args.seed + 1)[0]
-    samples["Gaussian VAE"] = (_decode(vae, z, noise, e), e)
+    samples["Gaussian VAE"] = (decode(vae, z, noise, e), e)
     samples["null (2nd refsim sample)"] = (
         np.asarray(null.showers, dtype=np.float64),
         np.asarray(null.incident_energies, dtype=np.float64),
     )
 
     ref_in = classifier_inputs("low", incident_energies=e, showers=np.asarray(test.showers))
-    rows = {}
-    for name, (x, e_x) in samples.items():
-        gen_in = classifier_inputs("low", incident_energies=e_x, showers=x)
-        res = [
-            classifier_test(ref_in, gen_in, protocol="fast", seed=args.seed * 100 + s)
-            for s in range(args.classifier_seeds)
-        ]
-        aucs = np.array([r.auc for r in res])
-        rows[name] = {
-            "auc": aucs.tolist(),
-            "auc_mean": float(aucs.mean()),
-            "auc_seed_std": float(aucs.std(ddof=1)) if len(aucs) > 1 else None,
-            "auc_null_sigma": float(np.mean([r.auc_null_sigma for r in res])),
-        }
+    cseeds = [args.seed * 100 + s for s in range(args.classifier_seeds)]
+    rows = {name: classifier_aucs(ref_in, x, e_x, cseeds) for name, (x, e_x) in samples.items()}
     null_auc = np.array(rows["null (2nd refsim sample)"]["auc"])
-    # the null spread: the analytic AUC sigma of a null classifier on this test size, and the
-    # spread of the null AUC over classifier seeds (both reported; the larger one is used)
-    sigma = max(rows["null (2nd refsim sample)"]["auc_null_sigma"], float(null_auc.std(ddof=1)))
+    sigma = null_sigma(rows["null (2nd refsim sample)"])
     a_prior = rows["prior (Gibbs)"]["auc_mean"]
     a_prod = rows["product of marginals"]["auc_mean"]
     a_post = rows["aggregate posterior"]["auc_mean"]
@@ -195,8 +171,7 @@ def main() -> None:
         "machine": {"platform": platform.platform(), "torch_threads": args.threads},
     }
     path = Path("benchmarks/results") / f"qvae_prior_ablation{args.tag}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2))
+    write_json(path, result)
     console.print(f"wrote {path}")
 
 

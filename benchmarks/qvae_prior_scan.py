@@ -31,24 +31,19 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-
-def _train(config: dict, train, detector: str, run: Path, seed: int, minutes: float):
-    from caloforge.geometry import get_geometry
-    from caloforge.models import model_class
-    from caloforge.models.base import load_generator
-
-    if (run / "model.json").exists():
-        return load_generator(run), None
-    t0 = time.perf_counter()
-    model = model_class("qvae")(get_geometry(detector), {"epochs": 1000, **config})
-    model.fit(train, out_dir=run, seed=seed, max_minutes=minutes, progress=False)
-    return model, time.perf_counter() - t0
+from qvae_prior_common import (
+    classifier_aucs,
+    decode,
+    decoder_noise,
+    null_sigma,
+    train_or_load,
+    write_json,
+)
 
 
 def refit_prior(
@@ -107,19 +102,6 @@ def shuffle_within_energy_bins(
     return out
 
 
-def _aucs(ref_in, x, e, seeds: list[int]) -> dict:
-    from caloforge.evaluate.classifier import classifier_inputs, classifier_test
-
-    gen_in = classifier_inputs("low", incident_energies=e, showers=x)
-    res = [classifier_test(ref_in, gen_in, protocol="fast", seed=s) for s in seeds]
-    aucs = np.array([r.auc for r in res])
-    return {
-        "auc": aucs.tolist(),
-        "auc_mean": float(aucs.mean()),
-        "auc_null_sigma": float(np.mean([r.auc_null_sigma for r in res])),
-    }
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--detector", default="ds2")
@@ -175,12 +157,12 @@ def main() -> None:
     result = json.loads(path.read_text()) if path.exists() else {"runs": {}}
     key = f"null:{args.n_test}:{args.seed}:{args.classifier_seeds}"
     if result.get("null_key") != key:
-        null_row = _aucs(
+        null_row = classifier_aucs(
             ref_in, np.asarray(null.showers), np.asarray(null.incident_energies), cseeds
         )
         result.update(null_key=key, null=null_row)
     null_row = result["null"]
-    sigma = max(null_row["auc_null_sigma"], float(np.std(null_row["auc"], ddof=1)))
+    sigma = null_sigma(null_row)
     result.update(
         benchmark="qvae_prior_scan",
         refsim_version=REFSIM_VERSION,
@@ -189,21 +171,16 @@ def main() -> None:
     )
 
     for name, config in configs.items():
-        model, t_train = _train(config, train, args.detector, out / name, args.seed, args.minutes)
+        model, t_train = train_or_load(
+            "qvae", config, train, args.detector, out / name, args.seed, args.minutes
+        )
         for mod in model.modules().values():
             mod.eval()
-        gen = torch.Generator().manual_seed(args.seed + 17)
-        n_vox = model.geometry.n_voxels
-        noise = (torch.rand(n, n_vox, generator=gen), torch.randn(n, n_vox, generator=gen))
-        e_t = torch.as_tensor(e.astype(np.float32).reshape(-1, 1))
-
-        def decode(z: torch.Tensor, model=model, noise=noise, e_t=e_t) -> np.ndarray:
-            with torch.no_grad():
-                return model.inference_module()(z, noise[0], noise[1], e_t).numpy()
+        noise = decoder_noise(n, model.geometry.n_voxels, args.seed + 17)
 
         if model.prior is None:  # the Gaussian-prior VAE (option "prior": "gaussian")
             z = model.latent_inputs(e, seed=args.seed + 1)[0]
-            row = _aucs(ref_in, decode(z), e, cseeds)
+            row = classifier_aucs(ref_in, decode(model, z, noise, e), e, cseeds)
             result["runs"][name] = {
                 "config": {
                     k: v
@@ -217,8 +194,7 @@ def main() -> None:
                 "epochs": model.state.get("epoch"),
                 "rows": {"prior": row},
             }
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(result, indent=2))
+            write_json(path, result)
             print(
                 f"{name}: epochs {model.state.get('epoch')} | Gaussian prior {row['auc_mean']:.4f}"
             )
@@ -244,7 +220,11 @@ def main() -> None:
         zs["prior"] = model.latent_inputs(e, seed=args.seed + 1)[0]
         model.set_sampler("marginals", n_sweeps=max(sweeps, 50))
         zs["marginals"] = model.latent_inputs(e, seed=args.seed + 1)[0]
-        rows = {k: _aucs(ref_in, decode(z), e, cseeds) for k, z in zs.items() if k not in skip}
+        rows = {
+            k: classifier_aucs(ref_in, decode(model, z, noise, e), e, cseeds)
+            for k, z in zs.items()
+            if k not in skip
+        }
         a = {k: r["auc_mean"] for k, r in rows.items()}
         nan = float("nan")
         hist = model.state.get("history", {})
@@ -272,8 +252,7 @@ def main() -> None:
             "last_losses": {k: v[-1] for k, v in hist.items() if isinstance(v, list) and v},
         }
         result["runs"][name] = entry
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result, indent=2))
+        write_json(path, result)
         kl = diag.get("kl_product_nats", float("nan"))
         print(
             f"{name}: epochs {entry['epochs']} | post {a['posterior']:.4f} | post-product "

@@ -1,0 +1,75 @@
+"""What the QVAE prior benchmarks share (``qvae_prior_ablation.py``, ``qvae_prior_scan.py``):
+training or reusing a model, identical decoder noise, decoding latent draws, and the low-level
+classifier AUC over several classifier seeds. Not a benchmark itself."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def train_or_load(
+    name: str, config: dict, train, detector: str, run: Path, seed: int, minutes: float
+) -> tuple[object, float | None]:
+    """Model ``name`` trained on ``train`` for ``minutes`` of wall time into ``run`` (epochs
+    capped at 1000), or the one already there; returns it and the training seconds (None when
+    it was reused)."""
+    from caloforge.geometry import get_geometry
+    from caloforge.models import model_class
+    from caloforge.models.base import load_generator
+
+    if (run / "model.json").exists():
+        return load_generator(run), None
+    t0 = time.perf_counter()
+    model = model_class(name)(get_geometry(detector), {"epochs": 1000, **config})
+    model.fit(train, out_dir=run, seed=seed, max_minutes=minutes, progress=False)
+    return model, time.perf_counter() - t0
+
+
+def decoder_noise(n: int, n_voxels: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The hit uniforms and energy normals, each (n, n_voxels), shared by every latent draw."""
+    gen = torch.Generator().manual_seed(seed)
+    return torch.rand(n, n_voxels, generator=gen), torch.randn(n, n_voxels, generator=gen)
+
+
+def decode(model, z: torch.Tensor, noise: tuple[torch.Tensor, torch.Tensor], e: np.ndarray):
+    """Showers (N, V) MeV of latent draws z (N, n_latent) at energies e (N,) MeV, with ``noise``."""
+    e_t = torch.as_tensor(np.asarray(e, dtype=np.float32).reshape(-1, 1))
+    with torch.no_grad():
+        return model.inference_module()(z, noise[0], noise[1], e_t).numpy()
+
+
+def classifier_aucs(ref_in, x: np.ndarray, e: np.ndarray, seeds: list[int]) -> dict:
+    """Low-level classifier (protocol ``fast``) AUC of showers x (N, V) at energies e against the
+    reference inputs ``ref_in``, once per classifier seed: per-seed AUCs, mean, spread, and the
+    analytic null AUC sigma of this test size."""
+    from caloforge.evaluate.classifier import classifier_inputs, classifier_test
+
+    gen_in = classifier_inputs("low", incident_energies=e, showers=x)
+    res = [classifier_test(ref_in, gen_in, protocol="fast", seed=s) for s in seeds]
+    aucs = np.array([r.auc for r in res])
+    return {
+        "auc": aucs.tolist(),
+        "auc_mean": float(aucs.mean()),
+        "auc_seed_std": float(aucs.std(ddof=1)) if len(aucs) > 1 else None,
+        "auc_null_sigma": float(np.mean([r.auc_null_sigma for r in res])),
+    }
+
+
+def null_sigma(null_row: dict) -> float:
+    """The null spread of an AUC: the larger of the analytic AUC sigma of a null classifier on
+    this test size and the null AUC's spread over classifier seeds."""
+    return max(null_row["auc_null_sigma"], float(np.std(null_row["auc"], ddof=1)))
+
+
+def write_json(path: Path, result: dict) -> None:
+    """Write ``result`` to ``path`` atomically (a reader never sees a half-written file)."""
+    from caloforge.ioutil import atomic_path
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(json.dumps(result, indent=2))
