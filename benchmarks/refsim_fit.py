@@ -214,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         default="all",
         help="ds2: fit only these parameters (the others stay at their start)",
     )
+    ap.add_argument("--fix", default="", help="name,... of parameters kept at their start")
     args = ap.parse_args(argv)
     specs = {"ds2": DS2_PARAMS, "ds2-v3": DS2_V3_PARAMS}.get(args.which, DS1_PARAMS)
     if args.which == "ds1-pions":  # only what moves pions; the photon-fitted values stay
@@ -222,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     for item in filter(None, args.start.split(",")):
         k, v = item.split("=")
         start[k] = float(v)
+    fix = set(filter(None, args.fix.split(",")))
+    specs = tuple(s for s in specs if s[0] not in fix)
     if args.which == "ds2" and args.only != "all":
         keep = (lambda k: k in LATERAL) if args.only == "lateral" else (lambda k: k not in LATERAL)
         specs = tuple(s for s in specs if keep(s[0]))
@@ -233,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     hi = np.array([s[3] for s in specs])
     if args.which == "ds2-v3":
         ref = load_reference("ds2-electron")
-        # the refsim 2 values of every ds2 parameter not fitted here (and spots follow signal)
+        # the preset's value of every ds2 parameter not fitted here (and spots follow signal)
         base = get_detector("ds2")
         fixed = {"e_over_mip": base.em_stack.e_over_mip_override,
                  "c_s": base.em_stack.c_s_override,
