@@ -8,7 +8,9 @@ variance c_S^2 Delta E, GeV). The layer energy is shared by spots whose number f
 parametrized N_spots and the spot longitudinal profile; spots spread laterally with the
 core/tail radial profile, which depends on the depth tau = t/T, the energy and the material.
 Photons first convert after an exponential depth of mean 9/7 X0. Energy beyond the last layer
-is longitudinal leakage. Formulas and constants: docs/refsim.md.
+is longitudinal leakage. refsim 3 (candidate) adds a soft-photon component: a share of the
+profile carried forward by exponentially attenuated soft photons, deposited in many small, wide
+spots. Formulas and constants: docs/refsim.md.
 """
 
 from __future__ import annotations
@@ -199,7 +201,8 @@ def em_deposits(
 ) -> list[LayerDeposits]:
     """Layer deposits of N EM showers (electron/positron/photon).
 
-    Returns [core, halo, early component, primary track], each with arrays (N, L).
+    Returns [core, halo, early component, primary track], each with arrays (N, L), plus the
+    soft-photon component when the detector's tune has ``soft_fraction > 0``.
     """
     stack, tune = detector.em_stack, detector.tune
     e_mev = np.asarray(energy_mev, dtype=float)
