@@ -30,10 +30,10 @@ from rich.console import Console
 from rich.table import Table
 
 from caloforge.energies import parse_energies
+from caloforge.evaluate.shapes import shower_shape_mse
 from caloforge.geometry import get_geometry
 from caloforge.io import Showers
 from caloforge.ioutil import atomic_path
-from caloforge.models._gan_common import shower_shape_mse
 from caloforge.models.gan3d import GAN3D
 from caloforge.refsim import simulate
 

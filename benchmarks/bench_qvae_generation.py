@@ -42,7 +42,7 @@ def measure_sweeps(model, e: np.ndarray, *, trace_sweeps: int, seed: int) -> dic
     from caloforge.boltzmann.gibbs import sweeps_from_autocorrelation
 
     e_t = torch.as_tensor(e, dtype=torch.float32).reshape(-1, 1)
-    clamp = model._clamp(e_t)
+    clamp = model.latents.clamp(e_t)
     one = BlockGibbsSampler(n_sweeps=1, persistent=True)
     trace = []
     with torch.no_grad():

@@ -37,18 +37,17 @@ def main() -> None:
     sys.path.insert(0, str(Path(__file__).parent))
     from caloforge.models.base import load_generator
     from caloforge.refsim import simulate
-    from qvae_prior_scan import _posterior_z
 
     model = load_generator(args.run)
     for mod in model.modules().values():
         mod.eval()
     held = simulate(args.detector, args.particle, args.energies, n=args.n, seed=args.seed)
     e = np.asarray(held.incident_energies, dtype=np.float64)
-    zq = _posterior_z(model, held, args.seed + 1).numpy()
+    zq = model.posterior_latents(held, seed=args.seed + 1).numpy()
     model.set_sampler("gibbs", n_sweeps=50)
     zp = model.latent_inputs(e, seed=args.seed + 2)[0].numpy()
     bm = model.prior
-    free = np.concatenate([np.asarray(bm.partitions[i]) for i in model.level_partitions])
+    free = model.latents.free_units
     mask = bm.coupling_mask.detach().numpy() > 0
     coupled_all = mask | mask.T
     edges = np.quantile(np.log(e), np.linspace(0, 1, args.bins + 1)[1:-1])
@@ -68,7 +67,7 @@ def main() -> None:
     coupled = coupled_all[np.ix_(free, free)] & upper
     same = np.zeros_like(upper)
     off = 0
-    for i in model.level_partitions:
+    for i in model.latents.level_partitions:
         k = len(bm.partitions[i])
         same[off : off + k, off : off + k] = True
         off += k

@@ -55,23 +55,6 @@ def _decode(model, z: torch.Tensor, noise: tuple[torch.Tensor, torch.Tensor], e:
         return model.inference_module()(z, noise[0], noise[1], e_t).numpy()
 
 
-def _posterior_z(model, showers, seed: int) -> torch.Tensor:
-    """Hard samples of the encoder's posterior for ``showers``, in the prior's unit order."""
-    from caloforge.models.qvae import energy_feature
-
-    x = torch.as_tensor(np.asarray(showers.showers, dtype=np.float32))
-    e = torch.as_tensor(np.asarray(showers.incident_energies, dtype=np.float32)).reshape(-1, 1)
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        hits, y = model.codec.encode(x, e)
-        _, samples = model.encoder(
-            torch.cat([y, hits], 1),
-            energy_feature(e),
-            lambda lg: torch.bernoulli(torch.sigmoid(lg), generator=gen),
-        )
-        return model._assemble(samples, e)
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--detector", default="ds2")
@@ -127,7 +110,7 @@ def main() -> None:
     samples["product of marginals"] = (_decode(qvae, z, noise, e), e)
     post = train[:n_test]
     e_post = np.asarray(post.incident_energies, dtype=np.float64)
-    z = _posterior_z(qvae, post, args.seed + 2)
+    z = qvae.posterior_latents(post, seed=args.seed + 2)
     samples["aggregate posterior"] = (_decode(qvae, z, noise, e_post), e_post)
     z = vae.latent_inputs(e, seed=args.seed + 1)[0]
     samples["Gaussian VAE"] = (_decode(vae, z, noise, e), e)

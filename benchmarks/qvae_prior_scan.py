@@ -51,21 +51,44 @@ def _train(config: dict, train, detector: str, run: Path, seed: int, minutes: fl
     return model, time.perf_counter() - t0
 
 
-def _posterior_z(model, showers, seed: int) -> torch.Tensor:
-    """Hard samples of q(z | x) for ``showers``: (N, n_units) in the prior's unit order."""
-    from caloforge.models.qvae import energy_feature
+def refit_prior(
+    model, train, *, steps: int, draws: int, batch: int, sweeps: int, lr: float, seed: int
+) -> dict:
+    """Fit the trained prior further to the aggregate posterior of ``train`` with the encoder
+    and decoder frozen: persistent contrastive divergence (``batch`` persistent chains,
+    ``sweeps`` block-Gibbs sweeps per step, Adam at ``lr``) on ``draws`` hard posterior samples
+    per training shower, the chains clamped to each batch's energy codes. This is the same
+    gradient the prior gets during training (maximum likelihood of the posterior samples), only
+    without the encoder moving and with more steps and sweeps: it tells whether the prior's
+    shortfall is its training or its form. Returns the first and last moment mismatch."""
+    from caloforge.boltzmann import BlockGibbsSampler
 
-    x = torch.as_tensor(np.asarray(showers.showers, dtype=np.float32))
-    e = torch.as_tensor(np.asarray(showers.incident_energies, dtype=np.float32)).reshape(-1, 1)
+    latents = model.latents
+    bm = latents.machine
+    e = torch.as_tensor(np.asarray(train.incident_energies, dtype=np.float32)).reshape(-1, 1)
+    z = torch.cat([model.posterior_latents(train, seed=seed + d) for d in range(draws)])
+    e = e.repeat(draws, 1)
     gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        hits, y = model.codec.encode(x, e)
-        _, samples = model.encoder(
-            torch.cat([y, hits], 1),
-            energy_feature(e),
-            lambda lg: torch.bernoulli(torch.sigmoid(lg), generator=gen),
-        )
-        return model._assemble(samples, e)
+    sampler = BlockGibbsSampler(n_sweeps=sweeps, persistent=True, num_threads=1)
+    opt = torch.optim.Adam(bm.parameters(), lr=lr)
+    mismatch = []
+    for step in range(steps):
+        idx = torch.randint(0, len(z), (batch,), generator=gen)
+        with torch.no_grad():
+            zm = sampler.sample(
+                bm, batch, seed=int(torch.randint(0, 2**31 - 1, (1,), generator=gen)),
+                clamp=latents.clamp(e[idx]),
+            )  # fmt: skip
+        loss = bm.energy(z[idx]).mean() - bm.energy(zm).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step in (0, steps - 1):
+            with torch.no_grad():
+                d = (z[idx].T @ z[idx] - zm.T @ zm) / batch
+                mismatch.append(float((d * (bm.coupling_mask + bm.coupling_mask.T)).abs().max()))
+    return {"steps": steps, "draws": draws, "batch": batch, "sweeps": sweeps, "lr": lr,
+            "max_coupler_moment_mismatch_first_last": mismatch}  # fmt: skip
 
 
 def shuffle_within_energy_bins(
@@ -112,7 +135,23 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default="runs/prior-scan", help="run directory (models reused)")
     p.add_argument("--tag", default="")
+    p.add_argument(
+        "--refit-prior",
+        type=int,
+        default=0,
+        help="after training, fit the prior STEPS more PCD steps to the aggregate posterior "
+        "of the training showers with encoder and decoder frozen (entry NAME+refitSTEPS)",
+    )
+    p.add_argument("--refit-sweeps", type=int, default=20)
+    p.add_argument("--refit-lr", type=float, default=3e-3)
+    p.add_argument(
+        "--skip",
+        default="",
+        help="comma-separated latent draws not to evaluate (e.g. 'posterior product': each "
+        "row costs one classifier per seed, minutes on ds2)",
+    )
     args = p.parse_args()
+    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     torch.set_num_threads(args.threads)
 
     from caloforge.evaluate.classifier import classifier_inputs
@@ -162,12 +201,41 @@ def main() -> None:
             with torch.no_grad():
                 return model.inference_module()(z, noise[0], noise[1], e_t).numpy()
 
+        if model.prior is None:  # the Gaussian-prior VAE (option "prior": "gaussian")
+            z = model.latent_inputs(e, seed=args.seed + 1)[0]
+            row = _aucs(ref_in, decode(z), e, cseeds)
+            result["runs"][name] = {
+                "config": {
+                    k: v
+                    for k, v in model.config.items()
+                    if type(model).config_class().__dict__.get(k) != v
+                },
+                "minutes": args.minutes,
+                "n_train": args.n_train,
+                "n_test": n,
+                "train_seconds": t_train,
+                "epochs": model.state.get("epoch"),
+                "rows": {"prior": row},
+            }
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(result, indent=2))
+            print(
+                f"{name}: epochs {model.state.get('epoch')} | Gaussian prior {row['auc_mean']:.4f}"
+            )
+            continue
+        refit = None
+        if args.refit_prior > 0:
+            refit = refit_prior(
+                model, train, steps=args.refit_prior, draws=4, batch=1024,
+                sweeps=args.refit_sweeps, lr=args.refit_lr, seed=args.seed + 5,
+            )  # fmt: skip
+            q = np.quantile(np.asarray(train.incident_energies), [0.125, 0.375, 0.625, 0.875])
+            model.record_prior_diagnostics(seed=args.seed, energies=q)
+            name = f"{name}+refit{args.refit_prior}"
+            print(f"{name}: {refit}", flush=True)
         zs: dict[str, torch.Tensor] = {}
-        zs["posterior"] = _posterior_z(model, held, args.seed + 2)
-        bm = model.prior
-        free = np.concatenate(
-            [np.asarray(bm.partitions[i]) for i in model.level_partitions]
-        ).astype(int)
+        zs["posterior"] = model.posterior_latents(held, seed=args.seed + 2)
+        free = model.latents.free_units.astype(int)
         zs["posterior product"] = shuffle_within_energy_bins(
             zs["posterior"], e, free, args.energy_bins, args.seed + 3
         )
@@ -176,8 +244,9 @@ def main() -> None:
         zs["prior"] = model.latent_inputs(e, seed=args.seed + 1)[0]
         model.set_sampler("marginals", n_sweeps=max(sweeps, 50))
         zs["marginals"] = model.latent_inputs(e, seed=args.seed + 1)[0]
-        rows = {k: _aucs(ref_in, decode(z), e, cseeds) for k, z in zs.items()}
+        rows = {k: _aucs(ref_in, decode(z), e, cseeds) for k, z in zs.items() if k not in skip}
         a = {k: r["auc_mean"] for k, r in rows.items()}
+        nan = float("nan")
         hist = model.state.get("history", {})
         diag = model.state.get("prior_diagnostics", {})
         gap = a["marginals"] - a["posterior"]
@@ -191,12 +260,15 @@ def main() -> None:
             "train_seconds": t_train,
             "epochs": model.state.get("epoch"),
             "rows": rows,
-            "posterior_product_minus_posterior_sigma": (a["posterior product"] - a["posterior"])
+            "posterior_product_minus_posterior_sigma": (
+                a.get("posterior product", nan) - a["posterior"]
+            )
             / sigma,
             "marginals_minus_prior_sigma": (a["marginals"] - a["prior"]) / sigma,
             "fraction_of_gap_closed": (a["marginals"] - a["prior"]) / gap if gap > 0 else None,
             "gibbs_sweeps": sweeps,
             "prior_diagnostics": diag,
+            "refit": refit,
             "last_losses": {k: v[-1] for k, v in hist.items() if isinstance(v, list) and v},
         }
         result["runs"][name] = entry
@@ -205,7 +277,7 @@ def main() -> None:
         kl = diag.get("kl_product_nats", float("nan"))
         print(
             f"{name}: epochs {entry['epochs']} | post {a['posterior']:.4f} | post-product "
-            f"{a['posterior product']:.4f} | prior {a['prior']:.4f} | marginals "
+            f"{a.get('posterior product', nan):.4f} | prior {a['prior']:.4f} | marginals "
             f"{a['marginals']:.4f} | sigma {sigma:.4f} | KL {kl:.3f} | mean|W| "
             f"{diag.get('mean_abs_coupling', float('nan')):.3f} | sweeps {sweeps}",
             flush=True,

@@ -55,6 +55,19 @@ def _copy_official(name: str, dst_dir: Path) -> Path:
 
 
 @pytest.fixture
+def one_torch_thread():
+    """One torch thread: on a shared, oversubscribed CPU the OpenMP barriers of the Boltzmann
+    tests' small products stall (docs/boltzmann.md); restored afterwards. Use it with
+    ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
 def official_copy(tmp_path: Path) -> Callable[[str], Path]:
     """Factory: copy an official file (XML or HDF5) into ``tmp_path`` and return the copy."""
     return lambda name: _copy_official(name, tmp_path)

@@ -41,7 +41,7 @@ def example(tmp_path, monkeypatch):
     try:
         yield
     finally:
-        registry._METRICS.pop("w1-response", None)
+        registry.METRICS.entries.pop("w1-response", None)
         sys.modules.pop(MODULE, None)
         declared_names.cache_clear()
 

@@ -16,7 +16,7 @@ from caloforge.discovery import declared_names
 from caloforge.errors import ConfigError
 from caloforge.geometry import get_geometry
 from caloforge.models import base, builtin_models, load_generator, model_class
-from caloforge.models._gan_common import toy_showers
+from caloforge.testing import toy_showers
 
 GUIDE = Path(__file__).resolve().parents[1] / "docs" / "adding-a-model.md"
 MODULE = "caloforge.models.mean_shape"
@@ -34,7 +34,7 @@ def example(tmp_path, monkeypatch):
     try:
         yield
     finally:
-        base._REGISTRY.pop("mean-shape", None)
+        base.MODELS.entries.pop("mean-shape", None)
         sys.modules.pop(MODULE, None)
         declared_names.cache_clear()
 

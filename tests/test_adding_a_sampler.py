@@ -32,7 +32,7 @@ def example(tmp_path, monkeypatch):
     try:
         yield
     finally:
-        samplers._SAMPLERS.pop("metropolis", None)
+        samplers.SAMPLERS.entries.pop("metropolis", None)
         sys.modules.pop(MODULE, None)
         declared_names.cache_clear()
 

@@ -32,14 +32,8 @@ from caloforge.errors import CaloforgeError
 N = 12_000
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """One torch thread: on a shared, oversubscribed CPU the OpenMP barriers of these small
-    products stall (docs/boltzmann.md); restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+#: one torch thread (tests/conftest.py): small products stall on an oversubscribed CPU
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def machine(kind: str, n: int, seed: int = 0, scale: float = 0.8) -> BoltzmannMachine:

@@ -24,14 +24,8 @@ N = 2000
 GIBBS = BlockGibbsSampler(50)  # the target; this machine's tau is ~1.2 sweeps
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """One torch thread: on a shared, oversubscribed CPU the OpenMP barriers of these small
-    products stall (docs/boltzmann.md); restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+#: one torch thread (tests/conftest.py): small products stall on an oversubscribed CPU
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class HiddenBetaSampler(AnnealingSampler):

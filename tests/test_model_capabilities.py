@@ -13,7 +13,7 @@ from caloforge.conditions import Conditions
 from caloforge.errors import ConfigError
 from caloforge.geometry import get_geometry
 from caloforge.models import builtin_models, load_generator, model_class
-from caloforge.models._gan_common import toy_showers
+from caloforge.testing import toy_showers
 from caloforge.workflows import configure_model
 
 LEGACY = Path(__file__).parent / "fixtures" / "legacy_v1"

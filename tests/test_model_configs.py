@@ -21,7 +21,7 @@ from caloforge.errors import CheckpointError, ConfigError
 from caloforge.geometry import get_geometry
 from caloforge.io import write_showers
 from caloforge.models import builtin_models, load_generator, model_class
-from caloforge.models._gan_common import toy_showers
+from caloforge.testing import toy_showers
 
 LEGACY = Path(__file__).parent / "fixtures" / "legacy_v1"
 

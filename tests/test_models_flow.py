@@ -15,7 +15,7 @@ import torch
 from caloforge.errors import ConfigError, MissingExtraError
 from caloforge.geometry import get_geometry
 from caloforge.models import load_generator, model_class
-from caloforge.models._gan_common import toy_showers
+from caloforge.testing import toy_showers
 
 SMALL = {
     "transforms": 1, "energy_transforms": 2, "hidden": [16], "bins": 4, "batch_size": 16,

@@ -9,12 +9,13 @@ import pytest
 import torch
 
 from caloforge.errors import CaloforgeError, CheckpointError, ConfigError
+from caloforge.evaluate.shapes import shower_shape_mse, shower_shapes
 from caloforge.geometry import get_geometry
 from caloforge.io import Showers
 from caloforge.models import available_models, load_generator, model_class
-from caloforge.models._gan_common import shower_shape_mse, shower_shapes, toy_showers
 from caloforge.models.gan3d import GAN3D
 from caloforge.refsim import simulate
+from caloforge.testing import toy_showers
 
 TINY = {"latent_dim": 8, "disc_channels": [4, 4], "batch_size": 8, "epochs": 1}
 TINY_CHANNELS = {"conv3d": [8, 4], "conv2d": [16, 8]}

@@ -12,10 +12,10 @@ from caloforge.errors import ConfigError
 from caloforge.geometry import get_geometry
 from caloforge.io import Showers
 from caloforge.models import load_generator, model_class
-from caloforge.models._gan_common import toy_showers
 from caloforge.models.wgan import WGAN, EnergyFeature, gradient_penalty
 from caloforge.refsim import simulate
 from caloforge.seeding import derive_seed
+from caloforge.testing import toy_showers
 
 TINY = {
     "latent_dim": 8,

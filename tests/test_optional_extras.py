@@ -105,7 +105,7 @@ def test_cli_says_which_extra_to_install(monkeypatch, capsys, tmp_path):
 
     # as in a fresh process: the QGAN module not yet imported (other test files import it)
     for name in ("qgan", "qgan-dist"):
-        monkeypatch.delitem(base._REGISTRY, name, raising=False)
+        monkeypatch.delitem(base.MODELS.entries, name, raising=False)
     _forget(monkeypatch, "caloforge.models.qgan", "caloforge.quantum")
     _hide(monkeypatch, "pennylane")
     data = tmp_path / "d.h5"

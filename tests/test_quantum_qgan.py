@@ -252,3 +252,19 @@ def test_cli_generate_on_a_noisy_device(ds2_small, tmp_path, monkeypatch, capsys
     generated = read_showers(out)
     assert generated.showers.shape == (4, 6480) and np.all(generated.showers >= 0)
     assert '"shots": 32' in generated.attrs["hardware"]
+
+
+@pytest.mark.parametrize("pixels", ["shape", "energy"])
+def test_sample_draws_per_batch_and_sample_pixels_matches_it(pixels):
+    """qgan samples through Generator.sample: batch i of ``batch_size`` showers is drawn with
+    seed + 7919 i, so the first batch does not depend on N, and sample_pixels returns the
+    pixels behind the same call (its pixel sums are the showers' totals)."""
+    model = QGAN(get_geometry("grid:8x1x1"), demo_config("1d", pixels=pixels, n_layers=1))
+    model._prepare(_target_energy_showers(32))
+    energies = np.tile([2e3, 1e4, 5e4, 2e4], 3)[:10]  # batches 0 and 1 at the same energies
+    x = model.sample(energies, seed=5, batch_size=4)
+    np.testing.assert_array_equal(x[:4], model.sample(energies[:4], seed=5, batch_size=4))
+    np.testing.assert_array_equal(x[4:8], model.sample(energies[4:8], seed=5 + 7919))
+    pixels_ = model.sample_pixels(energies, seed=5, batch_size=4)
+    np.testing.assert_allclose(x.sum(1), pixels_.sum(1), rtol=1e-5)
+    assert not np.allclose(x[:4], x[4:8], rtol=1e-3)  # fresh draws per batch

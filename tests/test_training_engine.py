@@ -16,9 +16,9 @@ from caloforge.errors import CheckpointError, ConfigError
 from caloforge.geometry import get_geometry
 from caloforge.io import Showers
 from caloforge.models import builtin_models, load_generator, model_class
-from caloforge.models._gan_common import toy_showers
 from caloforge.models.training import TrainOptions
 from caloforge.seeding import check_seed, derive_seed
+from caloforge.testing import toy_showers
 
 GEOMETRY = "grid:8x4x4"
 #: every built-in model, found from its file (caloforge.discovery), trained with the tiny options

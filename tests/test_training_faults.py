@@ -20,7 +20,7 @@ from safetensors.torch import load_file
 import caloforge.models.checkpoint as checkpoint
 from caloforge.geometry import get_geometry
 from caloforge.models import model_class
-from caloforge.models._gan_common import toy_showers
+from caloforge.testing import toy_showers
 
 CONFIG = {"latent_dim": 4, "gen_channels": [4, 2], "disc_channels": [2, 2], "batch_size": 4}
 EPOCHS = 4
@@ -113,7 +113,7 @@ from pathlib import Path
 torch.set_num_threads(int(sys.argv[4]))  # CPU results depend on the thread count: the parent's
 from caloforge.geometry import get_geometry
 from caloforge.models import model_class
-from caloforge.models._gan_common import toy_showers
+from caloforge.testing import toy_showers
 config, epochs, out = json.loads(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
 geo = get_geometry("grid:8x4x4")
 train = toy_showers(geo, np.geomspace(1e3, 1e5, 16), seed=1)

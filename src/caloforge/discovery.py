@@ -21,7 +21,11 @@ from __future__ import annotations
 import ast
 import functools
 import importlib
+from collections.abc import Callable
 from pathlib import Path
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
 
 
 def _decorated_names(tree: ast.Module, decorator: str) -> list[str]:
@@ -83,4 +87,56 @@ def import_declaring(package: str, decorator: str, name: str) -> bool:
     return True
 
 
-__all__ = ["declared_names", "import_declaring"]
+class Registry(Generic[T]):
+    """The plug-ins of one kind (models, prior samplers, metrics): registered by name with a
+    decorator, the built-in ones found from their files (:func:`declared_names`) and imported
+    on first use.
+
+    Args:
+        kind: what the plug-ins are, for messages ("model", "sampler", "metric").
+        package: the package whose modules declare built-ins.
+        decorator: the decorator's name in those modules (e.g. ``"register_model"``).
+        error: the exception class for an unknown name (one sentence, exit 2 in the CLI).
+
+    Example:
+        >>> reg = Registry("widget", "caloforge.models", "register_widget", KeyError)
+        >>> reg.register("spinner", object) is object, reg.names()
+        (True, ['spinner'])
+    """
+
+    def __init__(
+        self, kind: str, package: str, decorator: str, error: Callable[[str], Exception]
+    ) -> None:
+        self.kind, self.package, self.decorator = kind, package, decorator
+        self._error = error
+        #: name -> registered object (tests may remove entries to simulate a fresh process)
+        self.entries: dict[str, T] = {}
+
+    def register(self, name: str, obj: T) -> T:
+        """Make ``obj`` available as ``name``; a second, different object for a registered name
+        is a :class:`ValueError` (two plug-ins claiming one name)."""
+        known = self.entries.get(name)
+        if known is not None and known is not obj:
+            raise ValueError(f"{self.kind} name {name!r} is already registered")
+        self.entries[name] = obj
+        return obj
+
+    def builtin(self) -> dict[str, str]:
+        """Built-in name -> module, found without importing anything."""
+        return declared_names(self.package, self.decorator)
+
+    def names(self) -> list[str]:
+        """Every name :meth:`get` accepts: built-in (imported or not) and registered."""
+        return sorted(set(self.entries) | set(self.builtin()))
+
+    def get(self, name: str) -> T:
+        """The object registered as ``name``, importing the built-in module that declares it."""
+        if name not in self.entries:
+            import_declaring(self.package, self.decorator, name)
+        if name not in self.entries:
+            known = ", ".join(self.names()) or "none"
+            raise self._error(f"unknown {self.kind} {name!r}; choose one of {known}")
+        return self.entries[name]
+
+
+__all__ = ["Registry", "declared_names", "import_declaring"]

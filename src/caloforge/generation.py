@@ -65,6 +65,7 @@ def prepare_generation(
     theta: float | None = None,
     phi: float | None = None,
     entry_mm: tuple[float, float] | None = None,
+    device: str = "cpu",
 ) -> tuple[Any, Conditions, dict[str, Any]]:
     """Check the arguments of :func:`generate`: (configured model, the showers' conditions,
     output file attributes).
@@ -72,7 +73,9 @@ def prepare_generation(
     The conditions are the incident energies plus the incidence angles (rad) and entry point
     (mm) that an ``energies_from`` file records (:meth:`Conditions.from_attrs`), replaced by
     ``theta``, ``phi``, ``entry_mm`` (x, y on the front face) where given. A model refuses a
-    condition it does not support with one sentence, before anything is written."""
+    condition it does not support with one sentence, before anything is written. The model is
+    moved to ``device`` (:meth:`~caloforge.models.base.Generator.to_device`), which is checked
+    the same way."""
     from caloforge.energies import parse_energies
     from caloforge.validate import showers
 
@@ -105,6 +108,7 @@ def prepare_generation(
             raise
         raise ConfigError(f"{exc} (as {energies_from} records them)") from None
     model = configure_model(model, sampler, sampler_options, hardware)
+    model.to_device(device)
     attrs = {
         "geometry": model.geometry.name,
         "producer": f"caloforge generate ({model.model_name})",
@@ -157,6 +161,7 @@ def generate(
     theta: float | None = None,
     phi: float | None = None,
     entry_mm: tuple[float, float] | None = None,
+    device: str = "cpu",
 ) -> dict[str, Any]:
     """Generate showers with a trained model into ``output`` (CaloChallenge layout, atomic).
 
@@ -166,17 +171,20 @@ def generate(
     device, e.g. ``{"depolarizing": 0.01, "shots": 1000}``. Batch i of ``batch_size`` showers is
     sampled with seed :func:`batch_seed` (seed, i); with ``workers`` or ``scheduler`` (``threads``,
     ``processes``, or a ``tcp://host:port`` dask.distributed address) the batches run in parallel
-    on Dask (:func:`write_generation`) and the file is the same.
+    on Dask (:func:`write_generation`) and the file is the same. ``device`` (``cpu``, ``cuda``,
+    ``auto`` ...) is where a serial run samples; Dask workers sample on their CPUs.
     Returns a dict with the number of showers and the generation wall time in seconds.
     """
     from caloforge.models.training import progress_bar
     from caloforge.validate import batch
 
     batch(batch_size, "batch_size")
+    if (workers is not None or scheduler is not None) and device != "cpu":
+        raise ConfigError("--device applies to serial generation; Dask workers use their CPUs")
     model, e, attrs = prepare_generation(
         run_dir, n=n, energies=energies, energies_from=energies_from, sampler=sampler,
         sampler_options=sampler_options, hardware=hardware, seed=seed, theta=theta, phi=phi,
-        entry_mm=entry_mm,
+        entry_mm=entry_mm, device=device,
     )  # fmt: skip
     t0 = time.perf_counter()
     if workers is not None or scheduler is not None:

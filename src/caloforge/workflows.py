@@ -104,12 +104,15 @@ def train(
     max_showers: int | None = None,
     max_minutes: float | None = None,
     progress: bool = True,
+    device: str = "cpu",
 ):
     """Train model ``model_name`` on shower file(s) ``data``; the run directory is ``out_dir``.
 
     The config and the training options are checked before any data is read. With ``resume``
     training continues from the checkpoint in ``out_dir`` (an error if there is none); a
     ``config`` given then must equal the checkpoint's, otherwise the stored one is used.
+    ``device`` (``cpu``, ``cuda``, ``cuda:N``, ``mps``, ``auto``) is where it trains; a device
+    this machine lacks or the model does not support is refused before any data is read.
     """
     from caloforge.models.base import load_generator, model_class, read_meta
     from caloforge.models.training import TrainOptions, default_epochs
@@ -126,15 +129,16 @@ def train(
         model = cls(geo, config)
     TrainOptions(
         epochs=default_epochs(model.config, epochs), seed=seed, out_dir=out, resume=resume,
-        max_minutes=max_minutes,
+        max_minutes=max_minutes, device=device,
     )  # fmt: skip
+    model.to_device(device)
     if max_showers is not None and (isinstance(max_showers, bool) or max_showers < 1):
         raise ConfigError(f"max_showers must be a positive integer, got {max_showers!r}")
     train_data = read_showers(data, geometry=geo, max_showers=max_showers)
     val_data = read_showers(val, geometry=geo) if val else None
     model.fit(
         train_data, val_data, out_dir=out, epochs=epochs, seed=seed, resume=resume,
-        progress=progress, max_minutes=max_minutes,
+        progress=progress, max_minutes=max_minutes, device=device,
     )  # fmt: skip
     return model
 

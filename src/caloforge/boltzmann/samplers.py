@@ -35,6 +35,7 @@ from caloforge.boltzmann.errors import BoltzmannError
 from caloforge.boltzmann.gibbs import BlockGibbsSampler
 from caloforge.boltzmann.ising import to_ising
 from caloforge.boltzmann.machine import BoltzmannMachine, check_clamp, check_n_samples
+from caloforge.discovery import Registry
 
 SAMPLER_NAMES = ("gibbs", "sa", "sqa", "qpu", "exact", "marginals")  # the built-in ones
 
@@ -56,8 +57,11 @@ class Sampler(Protocol):
     ) -> torch.Tensor: ...
 
 
-#: registered sampler name -> its class (built-ins are added at the end of this module)
-_SAMPLERS: dict[str, type] = {}
+#: the prior samplers: built in (registered at the end of this module) or declared by a module
+#: of :mod:`caloforge.boltzmann` with ``@register_sampler("name")``, found without importing it
+SAMPLERS: Registry[type] = Registry(
+    "sampler", "caloforge.boltzmann", "register_sampler", BoltzmannError
+)
 
 
 def register_sampler(name: str):
@@ -65,27 +69,15 @@ def register_sampler(name: str):
     ``--sampler name`` in the CLI); its constructor's keyword arguments are the options."""
 
     def wrap(cls: type) -> type:
-        if name in _SAMPLERS and _SAMPLERS[name] is not cls:
-            raise ValueError(f"sampler name {name!r} is already registered")
-        _SAMPLERS[name] = cls
-        return cls
+        return SAMPLERS.register(name, cls)
 
     return wrap
-
-
-def _declared() -> dict[str, str]:
-    """Sampler name -> module, for every ``@register_sampler("name")`` in a module of
-    :mod:`caloforge.boltzmann`, found without importing it (:mod:`caloforge.discovery`): a
-    sampler in a new file of this package is available by name with no table to edit."""
-    from caloforge.discovery import declared_names
-
-    return declared_names("caloforge.boltzmann", "register_sampler")
 
 
 def sampler_names() -> list[str]:
     """The names :func:`get_sampler` accepts: the built-in ones, the ones declared by a module
     of :mod:`caloforge.boltzmann` and every registered one."""
-    return sorted(set(_SAMPLERS) | set(_declared()))
+    return SAMPLERS.names()
 
 
 def _unit(v: Hashable) -> int:
@@ -546,16 +538,9 @@ class ProductOfMarginalsSampler:
 
 def get_sampler(name: str, **kwargs: Any):
     """The sampler called ``name`` (see :func:`sampler_names`) built with ``kwargs``."""
-    if name not in _SAMPLERS and name in _declared():
-        import importlib
-
-        importlib.import_module(_declared()[name])
-    if name not in _SAMPLERS:
-        raise BoltzmannError(
-            f"unknown sampler {name!r}; choose one of {', '.join(sampler_names())}"
-        )
+    cls = SAMPLERS.get(name)
     try:
-        return _SAMPLERS[name](**kwargs)
+        return cls(**kwargs)
     except TypeError as exc:
         raise BoltzmannError(f"bad option for sampler {name!r}: {exc}") from None
 

@@ -51,6 +51,9 @@ def train(
     max_minutes: float = typer.Option(
         None, "--max-minutes", help="wall-clock budget: stop after the step that passes it"
     ),
+    device: str = typer.Option(
+        "cpu", "--device", help="where to train: cpu, cuda, cuda:N, mps or auto (best available)"
+    ),
 ) -> None:
     """Train a model on shower files; checkpoints (safetensors + JSON) go to --output each epoch."""
     from caloforge import validate as v
@@ -63,6 +66,7 @@ def train(
     m = run_train(
         model, [str(p) for p in data], output, geometry=geometry, val=val, config=load_config(config),
         epochs=epochs, seed=seed, resume=resume, max_showers=max_showers, max_minutes=max_minutes,
+        device=device,
     )  # fmt: skip
     out.print(f"trained {m.model_name} ({m.n_parameters()} parameters) -> {escape(str(output))}")
 
@@ -114,6 +118,9 @@ def generate(
         help="Dask scheduler: processes (default), threads, synchronous or tcp://HOST:PORT of a "
         "dask.distributed cluster",
     ),
+    device: str = typer.Option(
+        "cpu", "--device", help="where to sample (serial runs): cpu, cuda, cuda:N, mps or auto"
+    ),
 ) -> None:
     """Generate showers with a trained model, in the CaloChallenge file layout."""
     from caloforge import validate as v
@@ -136,7 +143,7 @@ def generate(
             run, output, n=n, energies=energies, energies_from=energies_from, sampler=sampler,
             sampler_options=load_config(sampler_options), hardware=load_config(hardware),
             seed=seed, batch_size=batch_size, workers=workers, scheduler=scheduler,
-            theta=theta, phi=phi, entry_mm=entry,
+            theta=theta, phi=phi, entry_mm=entry, device=device,
         )  # fmt: skip
     out.print(f"wrote {r['n']} showers to {escape(str(output))} in {r['seconds']:.2f} s")
 

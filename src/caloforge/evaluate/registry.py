@@ -18,11 +18,10 @@ metric is one new file plus its test (docs/adding-a-metric.md).
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Protocol
 
-from caloforge.discovery import declared_names
+from caloforge.discovery import Registry
 from caloforge.errors import ConfigError
 from caloforge.evaluate.distances import DistanceResult
 from caloforge.evaluate.features import ShowerFeatures
@@ -36,38 +35,28 @@ class Metric(Protocol):
     ) -> DistanceResult: ...
 
 
-_METRICS: dict[str, Metric] = {}
+#: the metrics every report computes: declared in a module of :mod:`caloforge.evaluate` with
+#: ``@register_metric("name")`` (found without importing it) or registered by the user
+METRICS: Registry[Metric] = Registry("metric", "caloforge.evaluate", "register_metric", ConfigError)
 
 
 def register_metric(name: str) -> Callable[[Metric], Metric]:
     """Function decorator: compute ``fn`` in every report as metric ``name``."""
 
     def wrap(fn: Metric) -> Metric:
-        if name in _METRICS and _METRICS[name] is not fn:
-            raise ValueError(f"metric name {name!r} is already registered")
-        _METRICS[name] = fn
-        return fn
+        return METRICS.register(name, fn)
 
     return wrap
 
 
-def _declared() -> dict[str, str]:
-    return declared_names("caloforge.evaluate", "register_metric")
-
-
 def metric_names() -> list[str]:
     """Every metric the report computes: declared in :mod:`caloforge.evaluate` or registered."""
-    return sorted(set(_METRICS) | set(_declared()))
+    return METRICS.names()
 
 
 def get_metric(name: str) -> Metric:
     """The metric registered as ``name`` (its module imported on first use)."""
-    if name not in _METRICS and name in _declared():
-        importlib.import_module(_declared()[name])
-    if name not in _METRICS:
-        known = ", ".join(metric_names()) or "none"
-        raise ConfigError(f"unknown metric {name!r}; registered metrics: {known}")
-    return _METRICS[name]
+    return METRICS.get(name)
 
 
 def compute_metrics(

@@ -11,12 +11,12 @@ binnings such as ``ds2``) -- so this module holds:
   the deterministic, ONNX-exportable part of sampling;
 * up-sampling blocks and :func:`crop_image`, with which a generator reaches any image shape:
   it grows a small seed volume by factors of two and crops the result to ``(L, a, b)``;
-* :func:`shower_shape_mse` -- the seed-style fidelity number (mean squared error of the shower
-  shapes along the three axes);
 * :class:`ImageGAN` -- seeded initialisation and the training plan handed to the engine
   (:mod:`caloforge.models.training`), ``latent_inputs`` and ``inference_module`` (the base
-  class's ``sample`` runs them in batches);
-* :func:`toy_showers` -- a cheap analytic stand-in for the reference simulator (tests, benchmarks).
+  class's ``sample`` runs them in batches).
+
+The validation metric, :func:`caloforge.evaluate.shapes.shower_shape_mse`, and the toy showers
+of the tests, :func:`caloforge.testing.toy_showers`, live outside (they are not GAN-specific).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from caloforge.models.base import Generator, LatentInput
 from caloforge.models.config import ModelConfig
 from caloforge.models.training import StepContext, TrainingPlan
 
+#: (L, a, b): layers and the two in-layer axes of a regular image
 ImageShape = tuple[int, int, int]
 
 
@@ -176,77 +177,6 @@ def flat_size(stack: nn.Module, image_shape: ImageShape) -> int:
     return int(n)
 
 
-# --------------------------------------------------------------------------- fidelity
-def shower_shapes(showers: np.ndarray, image_shape: ImageShape) -> dict[str, np.ndarray]:
-    """Energy-weighted mean shower shapes along the three image axes.
-
-    Args:
-        showers: (N, V) voxel energies in MeV, V = L * a * b.
-        image_shape: (L, a, b).
-
-    Returns:
-        ``{"layer": (L,), "x": (a,), "y": (b,)}``: the mean energy profile along each axis,
-        normalised so that its bins average 1 (a flat profile is 1 everywhere).
-    """
-    img = np.asarray(showers, dtype=np.float64).reshape(-1, *image_shape).mean(axis=0)
-    out = {}
-    for name, axes in (("layer", (1, 2)), ("x", (0, 2)), ("y", (0, 1))):
-        p = img.sum(axis=axes)
-        total = p.sum()
-        out[name] = p * (len(p) / total) if total > 0 else np.zeros_like(p)
-    return out
-
-
-def shower_shape_mse(
-    reference: np.ndarray, generated: np.ndarray, image_shape: ImageShape
-) -> dict[str, float]:
-    """Mean squared error between the :func:`shower_shapes` of two samples, per axis and mean.
-
-    Returns ``{"layer": ..., "x": ..., "y": ..., "mean": ...}`` (dimensionless: profiles are
-    normalised to bin average 1).
-    """
-    ref = shower_shapes(reference, image_shape)
-    gen = shower_shapes(generated, image_shape)
-    out = {k: float(np.mean((ref[k] - gen[k]) ** 2)) for k in ref}
-    out["mean"] = float(np.mean([out["layer"], out["x"], out["y"]]))
-    return out
-
-
-# --------------------------------------------------------------------------- toy data
-def toy_showers(geometry: Geometry, incident_energies: Any, *, seed: int = 0) -> Showers:
-    """Cheap analytic showers on a regular geometry (a stand-in for :mod:`caloforge.refsim`).
-
-    A Gamma-function longitudinal profile whose maximum moves deeper with log(E), a Gaussian
-    core plus exponential halo across the layer (in cell units, centred on the image), 90 % of
-    the incident energy deposited, per-voxel Gamma fluctuations and a 0.1 % threshold.
-    Returns :class:`~caloforge.io.Showers` in MeV.
-    """
-    L, a, b = regular_image_shape(geometry, "toy")
-    e = check_incident_energies(incident_energies)
-    rng = np.random.default_rng(seed)
-    n = len(e)
-    t = (np.arange(L) + 0.5) / L * 10.0  # depth in arbitrary "X0"
-    t_max = 1.5 + 0.6 * np.log(e / 1000.0).clip(0) + rng.normal(0, 0.2, n)
-    alpha = 3.0
-    beta = (alpha - 1) / t_max.clip(0.5)
-    long = (beta[:, None] * t) ** (alpha - 1) * np.exp(-beta[:, None] * t)
-    long /= long.sum(axis=1, keepdims=True)
-    if geometry.kind == "cylindrical":
-        r = np.broadcast_to(np.arange(b) + 0.5, (a, b))
-        trans = np.exp(-r / 1.5) / r
-    else:
-        xi = np.arange(a) - (a - 1) / 2
-        yi = np.arange(b) - (b - 1) / 2
-        r2 = xi[:, None] ** 2 + yi[None, :] ** 2
-        trans = np.exp(-r2 / 2.0) + 0.05 * np.exp(-np.sqrt(r2) / 3.0)
-    trans = trans / trans.sum()
-    mean = 0.9 * e[:, None, None, None] * long[:, :, None, None] * trans[None, None]
-    k = 4.0
-    x = rng.gamma(k, mean / k + 1e-12)
-    x[x < 1e-3 * mean.max(axis=(1, 2, 3), keepdims=True)] = 0.0
-    return Showers(e, x.reshape(n, -1).astype(np.float32), {"producer": "toy_showers"})
-
-
 # --------------------------------------------------------------------------- the base model
 class ImageGAN(Generator):
     """Common machinery of the image GANs; subclasses build the networks and the train step.
@@ -260,6 +190,8 @@ class ImageGAN(Generator):
 
     #: the losses :meth:`_train_step` reports; each is a per-epoch list in the history
     loss_names: ClassVar[tuple[str, ...]] = ()
+    #: every tensor of training follows ``self.device`` (noise is drawn on the CPU and moved)
+    compute_devices = frozenset({"cpu", "cuda"})
 
     def __init__(
         self, geometry: Geometry, config: ModelConfig | Mapping[str, Any] | None = None
@@ -339,10 +271,10 @@ class ImageGAN(Generator):
     def _training_tensors(self, showers: Showers, what: str) -> tuple[torch.Tensor, torch.Tensor]:
         self.geometry.check_voxels(showers.n_voxels, what)
         check_values(showers.incident_energies, showers.showers, what)
-        x = torch.as_tensor(np.asarray(showers.showers, dtype=np.float32))
+        x = torch.as_tensor(np.asarray(showers.showers, dtype=np.float32), device=self.device)
         x = self.scaling(x).reshape(-1, *self.image_shape)
-        e = torch.as_tensor(showers.incident_energies, dtype=torch.float32).reshape(-1, 1)
-        return x, e
+        e = torch.as_tensor(showers.incident_energies, dtype=torch.float32, device=self.device)
+        return x, e.reshape(-1, 1)
 
     def training_plan(
         self, train: Showers, val: Showers | None, *, seed: int, fresh: bool
@@ -368,6 +300,8 @@ class ImageGAN(Generator):
             return self._train_step(x[idx], e[idx], ctx.rng)
 
         def validate(epoch_seed: int) -> dict[str, float]:
+            from caloforge.evaluate.shapes import shower_shape_mse  # the evaluate package
+
             assert val is not None
             v = val[: min(len(val), 2000)]
             gen = self.sample(v.incident_energies, seed=epoch_seed)

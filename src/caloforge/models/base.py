@@ -36,7 +36,7 @@ from __future__ import annotations
 import json
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -48,6 +48,7 @@ from safetensors.torch import load_file, save_file
 
 from caloforge import __version__
 from caloforge.conditions import Conditions
+from caloforge.discovery import Registry
 from caloforge.errors import CheckpointError, ConfigError
 from caloforge.geometry import Geometry
 from caloforge.io import Showers
@@ -64,7 +65,10 @@ from caloforge.models.config import ModelConfig
 if TYPE_CHECKING:
     from caloforge.models.training import History, TrainingPlan
 
-_REGISTRY: dict[str, type[Generator]] = {}
+#: the models: built-ins found from their files' ``@register_model("name")``, imported on use
+MODELS: Registry[type[Generator]] = Registry(
+    "model", "caloforge.models", "register_model", ConfigError
+)
 
 
 def register_model(name: str):
@@ -72,40 +76,25 @@ def register_model(name: str):
 
     def wrap(cls: type[Generator]) -> type[Generator]:
         cls.model_name = name
-        _REGISTRY[name] = cls
-        return cls
+        return MODELS.register(name, cls)
 
     return wrap
 
 
-def _builtin() -> dict[str, str]:
-    """Built-in model name -> its module: every ``@register_model("name")`` in a module of
-    this package, found without importing it (:mod:`caloforge.discovery`), so loading a QVAE
-    does not import the quantum-circuit stack of the QGANs and a new model file needs no table."""
-    from caloforge.discovery import declared_names
-
-    return declared_names("caloforge.models", "register_model")
-
-
 def builtin_models() -> list[str]:
-    """Names of the models that ship with caloforge."""
-    return sorted(_builtin())
+    """Names of the models that ship with caloforge (found without importing them, so
+    loading a QVAE does not import the quantum-circuit stack of the QGANs)."""
+    return sorted(MODELS.builtin())
 
 
 def available_models() -> list[str]:
     """Names of the registered models (built-in ones without importing them)."""
-    return sorted(set(_REGISTRY) | set(_builtin()))
+    return MODELS.names()
 
 
 def model_class(name: str) -> type[Generator]:
     """The :class:`Generator` subclass registered as ``name``."""
-    if name not in _REGISTRY and name in _builtin():
-        import importlib
-
-        importlib.import_module(_builtin()[name])
-    if name not in _REGISTRY:
-        raise ConfigError(f"unknown model {name!r}; available: {', '.join(available_models())}")
-    return _REGISTRY[name]
+    return MODELS.get(name)
 
 
 @dataclass(frozen=True)
@@ -148,6 +137,9 @@ class Generator(ABC):
     exportable: ClassVar[bool] = True
     #: whether the model runs a (simulated) quantum device that with_hardware() can change
     takes_device: ClassVar[bool] = False
+    #: the torch device types (caloforge.devices) its training and generation code supports;
+    #: a model lists "cuda"/"mps" only when every tensor it makes follows :attr:`device`
+    compute_devices: ClassVar[frozenset[str]] = frozenset({"cpu"})
     #: the model's typed options; None only for ad-hoc models configured by
     #: :meth:`default_config` (unknown keys are refused, types are not checked)
     config_class: ClassVar[type[ModelConfig] | None] = None
@@ -173,6 +165,28 @@ class Generator(ABC):
                     f"{self.model_name!r}; known: {', '.join(sorted(self.default_config()))}"
                 )
         self.state: dict[str, Any] = {}
+        #: where the modules live and new tensors are made (:meth:`to_device`)
+        self.device = torch.device("cpu")
+
+    def to_device(self, device: str | torch.device) -> Generator:
+        """Move the model to ``device`` (``cpu``, ``cuda``, ``cuda:N``, ``mps``, or ``auto``: the
+        best of those this machine has and the model supports);
+        one sentence (:class:`ConfigError`) for a device this machine lacks or this model's
+        code does not support (:attr:`compute_devices`). Returns the model."""
+        from caloforge.devices import resolve_device
+
+        dev = resolve_device(device)
+        if str(device) == "auto" and dev.type not in self.compute_devices:
+            dev = torch.device("cpu")  # auto: the best device this model supports
+        if dev.type not in self.compute_devices:
+            raise ConfigError(
+                f"model {self.model_name!r} runs on {', '.join(sorted(self.compute_devices))} "
+                f"only, not {dev.type} (its code does not move its tensors to other devices yet)"
+            )
+        for module in self.modules().values():
+            module.to(dev)
+        self.device = dev
+        return self
 
     # ----------------------------------------------------------------- to implement
     @classmethod
@@ -209,6 +223,7 @@ class Generator(ABC):
         resume: bool = False,
         progress: bool = True,
         max_minutes: float | None = None,
+        device: str | torch.device | None = None,
     ) -> History:
         """Train on ``train`` (MeV) through :func:`caloforge.models.training.train_model`.
 
@@ -221,6 +236,8 @@ class Generator(ABC):
             resume: continue from the checkpoint in ``out_dir`` (an error if there is none).
             progress: show a progress bar.
             max_minutes: stop after the first step that ends past this wall-clock budget.
+            device: train on this device (:func:`caloforge.devices.resolve_device`; default:
+                where the model is, :attr:`device`).
 
         Returns:
             The history: per-epoch lists ``epoch``, ``steps``, ``seconds``, losses, metrics.
@@ -234,8 +251,16 @@ class Generator(ABC):
             resume=resume,
             progress=progress,
             max_minutes=max_minutes,
+            device=str(self.device) if device is None else str(device),
         )
-        return train_model(self, train, val, options)
+        history = train_model(self, train, val, options)
+        self.after_training(train, seed=int(self.state.get("seed", seed)), out_dir=options.out_dir)
+        return history
+
+    def after_training(self, train: Showers, *, seed: int, out_dir: Path | None) -> None:
+        """Called by :meth:`fit` once training has ended (the checkpoint set committed): a model
+        that measures something about the trained weights (the QVAE's prior diagnostics) does it
+        here and re-commits its checkpoint in ``out_dir``. ``seed`` is the run's seed."""
 
     @abstractmethod
     def latent_inputs(
@@ -313,10 +338,21 @@ class Generator(ABC):
         module = self.inference_module().eval()
         out = []
         with torch.no_grad():
-            for i, start in enumerate(range(0, len(e), batch_size)):
-                inputs = self.latent_inputs(e[start : start + batch_size], seed=seed + 7919 * i)
+            for batch in self.latent_batches(e, seed=seed, batch_size=batch_size):
+                inputs = tuple(t.to(self.device) for t in batch)
                 out.append(module(*inputs).float().cpu().numpy())
         return np.concatenate(out).astype(np.float32)
+
+    def latent_batches(
+        self, incident_energies: np.ndarray, *, seed: int = 0, batch_size: int = 1024
+    ) -> Iterator[tuple[torch.Tensor, ...]]:
+        """:meth:`latent_inputs` of consecutive batches of ``batch_size`` incident energies
+        (MeV), batch i drawn with seed ``seed + 7919 i``: what :meth:`sample` feeds its module,
+        so the draws of the first ``batch_size`` showers do not depend on N."""
+        for i, start in enumerate(range(0, len(incident_energies), batch_size)):
+            yield self.latent_inputs(
+                incident_energies[start : start + batch_size], seed=seed + 7919 * i
+            )
 
     def describe(self) -> str:
         """A human-readable description of the architecture (``caloforge describe``)."""

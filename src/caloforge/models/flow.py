@@ -238,6 +238,8 @@ class FlowModel(Generator):
     """
 
     config_class = FlowConfig
+    #: every tensor of training follows ``self.device`` (noise is drawn on the CPU and moved)
+    compute_devices = frozenset({"cpu", "cuda"})
     smoke_config = {
         "transforms": 1,
         "energy_transforms": 1,
@@ -263,7 +265,7 @@ class FlowModel(Generator):
 
     def _dequantised(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         noise = torch.rand(x.shape, generator=gen, dtype=x.dtype) * self.options.noise_mev
-        return x + noise
+        return x + noise.to(x.device)
 
     def _fit_preprocessing(self, x: torch.Tensor, e: torch.Tensor, seed: int) -> None:
         """Standardisation statistics (and r_max) from the dequantised training showers."""
@@ -294,8 +296,9 @@ class FlowModel(Generator):
         if len(train) < 2:
             raise ConfigError("the flow model needs at least 2 training showers")
         e = self.check_conditions(train.incident_energies).energy
-        x = torch.as_tensor(np.asarray(train.showers, dtype=np.float32)).clamp_min(0.0)
-        e_t = torch.as_tensor(e, dtype=torch.float32).reshape(-1, 1)
+        dev = self.device
+        x = torch.as_tensor(np.asarray(train.showers, dtype=np.float32), device=dev).clamp_min(0.0)
+        e_t = torch.as_tensor(e, dtype=torch.float32, device=dev).reshape(-1, 1)
         if fresh:
             self._fit_preprocessing(x, e_t, seed)
         opt = torch.optim.Adam(self.net.parameters(), lr=self.options.lr)
@@ -315,9 +318,10 @@ class FlowModel(Generator):
         validate = None
         if val is not None and len(val) > 0:
             self.geometry.check_voxels(val.n_voxels, "validation showers")
-            xv = torch.as_tensor(np.asarray(val.showers, dtype=np.float32)).clamp_min(0.0)
+            xv = torch.as_tensor(np.asarray(val.showers, dtype=np.float32), device=dev)
+            xv = xv.clamp_min(0.0)
             ev = self.check_conditions(val.incident_energies).energy
-            ev_t = torch.as_tensor(ev, dtype=torch.float32).reshape(-1, 1)
+            ev_t = torch.as_tensor(ev, dtype=torch.float32, device=dev).reshape(-1, 1)
 
             def validate(epoch_seed: int) -> dict[str, float]:
                 gen = torch.Generator().manual_seed(derive_seed(epoch_seed, "validate"))

@@ -230,7 +230,7 @@ class GAN3D(ImageGAN):
         w_bce, w_e, w_ecal = (float(w) for w in self.config["loss_weights"])
         e_target = e_inc.reshape(-1) / self.config["energy_unit_mev"]
         ecal_target_fake = self.response * e_inc.reshape(-1) / 1000.0  # GeV
-        noise = torch.randn(len(x), self.config["latent_dim"], generator=rng)
+        noise = torch.randn(len(x), self.config["latent_dim"], generator=rng).to(x.device)
         opt_g, opt_d = self._optimizers["generator"], self._optimizers["discriminator"]
 
         # discriminator: real -> 1, fake -> 0; energy regressed on both

@@ -20,9 +20,11 @@ is the only shower-to-shower fluctuation.
 
 In shape mode (both models) the total deposited energy is drawn from a fitted log-normal
 response, log(E_dep / E_inc) ~ N(a0 + a1 u, exp(b0 + b1 u)^2), fitted by least squares on the
-training showers, and pixel energies = shape * E_dep. Pixels are spread back over the voxels of
-the geometry with the fitted per-voxel fractions (:class:`~caloforge.quantum.Downsampler`), so
-the output has the full (N, V) geometry in MeV.
+training showers, and pixel energies = shape * E_dep. Everything that differs between the two
+pixel modes (noise columns, critic inputs, losses, decoding) is one
+:class:`~caloforge.models.qgan_pixels.PixelMode` object, ``model.pixels``. Pixels are spread
+back over the voxels of the geometry with the fitted per-voxel fractions
+(:class:`~caloforge.quantum.Downsampler`), so the output has the full (N, V) geometry in MeV.
 
 The inference module holds PennyLane QNodes: it runs in torch, but is not ONNX- or
 TorchScript-exportable.
@@ -39,11 +41,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from caloforge.conditions import Conditions
 from caloforge.errors import ConfigError
 from caloforge.io import Showers
 from caloforge.models.base import Generator, LatentInput, register_model
 from caloforge.models.config import ModelConfig, option
+from caloforge.models.qgan_pixels import PIXEL_MODES, PixelMode, Readout
 from caloforge.models.training import StepContext, TrainingPlan
 from caloforge.quantum.circuits import (
     CircuitSpec,
@@ -53,11 +55,7 @@ from caloforge.quantum.circuits import (
     shots_from_uniforms,
 )
 from caloforge.quantum.discriminators import MLPDiscriminator, QuantumDiscriminator
-from caloforge.quantum.downsample import Downsampler, inverse_unit_scale, unit_scale
-
-#: energy pixels: per pixel, the scale's eps is this quantile of the pixel's non-zero
-#: E_pixel / E_inc in the training showers (x_max: 1.05 times the largest)
-PIXEL_EPS_QUANTILE = 0.01
+from caloforge.quantum.downsample import Downsampler
 
 
 @dataclass(frozen=True)
@@ -154,19 +152,17 @@ def demo_config(image: str = "1d", **overrides: Any) -> dict[str, Any]:
 class QGANSampler(nn.Module):
     """The deterministic part of a QGAN: forward(noise, e_inc) -> (N, V) showers in MeV.
 
-    Two pixel modes (``pixel_scale`` given or not):
+    The circuit's readout is decoded into pixel energies by the model's
+    :class:`~caloforge.models.qgan_pixels.PixelMode`: shapes times a total drawn from the
+    fitted log-normal ``response`` (``pixels: shape``), or per-pixel scaled energies with the
+    fitted ``pixel_scale`` (``pixels: energy``, expval readout, one qubit per pixel).
 
-    * **shape** -- the circuit's readout is the shower shape (pixel fractions summing to 1) and
-      the deposited energy is drawn from the fitted log-normal ``response``;
-    * **energy** -- ``expval`` readout, one qubit per pixel: P(qubit k = 1) is pixel k's energy
-      on the :func:`~caloforge.quantum.downsample.unit_scale` (``pixel_scale`` = (eps, x_max)),
-      so the circuit makes the total energy as well.
-
-    ``noise`` columns: ``n_latent`` latent angles z ~ N(0, 1); in shape mode one N(0, 1) for
-    the response; then ``shots`` (probs readout) or ``shots * n_qubits`` (expval readout)
-    uniforms that draw the measurement outcomes when ``shots`` is set. ``e_inc``: (N, 1) MeV.
-    The circuit is always simulated exactly here (mixed-state when noisy); finite shots are then
-    sampled from its probabilities with the given uniforms, which is what a measurement does.
+    ``noise`` columns: ``n_latent`` latent angles z ~ N(0, 1); ``mode.n_response`` N(0, 1) for
+    the response (1 in shape mode, 0 in energy mode); then ``shots`` (probs readout) or
+    ``shots * n_qubits`` (expval readout) uniforms that draw the measurement outcomes when
+    ``shots`` is set. ``e_inc``: (N, 1) MeV. The circuit is always simulated exactly here
+    (mixed-state when noisy); finite shots are then sampled from its probabilities with the
+    given uniforms, which is what a measurement does.
     """
 
     # buffers (registered in __init__), declared for the type checker
@@ -180,28 +176,27 @@ class QGANSampler(nn.Module):
         self,
         circuit: QuantumCircuit,
         conditional: bool,
+        mode: PixelMode,
         pixel_of_voxel: torch.Tensor,
         fractions: torch.Tensor,
         energy_range: torch.Tensor,
         response: torch.Tensor,
-        pixel_scale: torch.Tensor | None = None,
+        pixel_scale: torch.Tensor,
     ) -> None:
         super().__init__()
         self.circuit = circuit
         self.conditional = conditional
+        self.mode = mode
         spec = circuit.spec
         self.n_latent = spec.n_latent
         self.shots = spec.shots
         self.readout = spec.readout
-        self.energy_pixels = pixel_scale is not None
-        self.n_response = 0 if self.energy_pixels else 1
         self.exact_qnode = build_qnode(replace(spec, shots=None, diff_method="backprop"))
         self.register_buffer("pixel_of_voxel", pixel_of_voxel.long())
         self.register_buffer("fractions", fractions.float())
         self.register_buffer("energy_range", energy_range.float())
         self.register_buffer("response", response.float())
-        scale = pixel_scale if pixel_scale is not None else torch.tensor([1.0, 1.0])
-        self.register_buffer("pixel_scale", scale.float())
+        self.register_buffer("pixel_scale", pixel_scale.float())
 
     def scaled_log_energy(self, e_inc: torch.Tensor) -> torch.Tensor:
         """u = (log E - log E_min) / (log E_max - log E_min) of the training range, shape (N,)."""
@@ -223,35 +218,36 @@ class QGANSampler(nn.Module):
             out = torch.stack(list(out), dim=-1)
         out = out.to(torch.float32).reshape(-1 if self.conditional else 1, circuit.spec.n_outputs)
         out = out.expand(n, -1)
-        uniforms = noise[:, self.n_latent + self.n_response :]
+        uniforms = noise[:, self.n_latent + self.mode.n_response :]
         if self.readout == "probs":
             return shots_from_uniforms(out, uniforms) if self.shots else out
         p_one = (1.0 - out) / 2.0
         return qubit_shots_from_uniforms(p_one, uniforms) if self.shots else p_one
 
+    def readout_of(self, noise: torch.Tensor, e_inc: torch.Tensor) -> Readout:
+        """The measured readout with everything the pixel mode decodes it with."""
+        z = noise[:, self.n_latent : self.n_latent + self.mode.n_response]
+        return Readout(
+            self.measured(noise, e_inc),
+            e_inc,
+            self.scaled_log_energy(e_inc),
+            z,
+            self.response,
+            self.pixel_scale,
+        )
+
     def images(self, noise: torch.Tensor, e_inc: torch.Tensor) -> torch.Tensor:
         """Generated pixel images in MeV, (N, P)."""
-        values = self.measured(noise, e_inc)
-        if self.energy_pixels:
-            eps, x_max = self.pixel_scale[0], self.pixel_scale[1]
-            return inverse_unit_scale(values, eps, x_max) * e_inc.reshape(-1, 1)
-        shapes = values / values.sum(dim=1, keepdim=True).clamp_min(1e-12)
-        return shapes * self.totals(noise, e_inc)[:, None]
+        return self.mode.energies(self.readout_of(noise, e_inc))
 
     def shapes(self, noise: torch.Tensor, e_inc: torch.Tensor) -> torch.Tensor:
         """Generated pixel fractions, (N, P), rows summing to 1."""
-        values = self.images(noise, e_inc) if self.energy_pixels else self.measured(noise, e_inc)
-        return values / values.sum(dim=1, keepdim=True).clamp_min(1e-12)
+        return self.mode.shapes(self.readout_of(noise, e_inc))
 
     def totals(self, noise: torch.Tensor, e_inc: torch.Tensor) -> torch.Tensor:
         """Deposited energy, (N,) MeV: the sum of the pixels in energy mode, else drawn from the
         fitted log-normal response."""
-        if self.energy_pixels:
-            return self.images(noise, e_inc).sum(dim=1)
-        u = self.scaled_log_energy(e_inc)
-        a0, a1, b0, b1 = self.response
-        sigma = torch.exp(b0 + b1 * u)
-        return e_inc.reshape(-1) * torch.exp(a0 + a1 * u + sigma * noise[:, self.n_latent])
+        return self.mode.totals(self.readout_of(noise, e_inc))
 
     def forward(self, noise: torch.Tensor, e_inc: torch.Tensor) -> torch.Tensor:
         pixels = self.images(noise, e_inc)
@@ -271,8 +267,17 @@ class _HybridQGAN(Generator):
     def __init__(self, geometry, config: ModelConfig | Mapping[str, Any] | None = None) -> None:
         super().__init__(geometry, config)
         c = self.config
+        #: what the circuit's readout means (qgan_pixels): shapes or scaled pixel energies
+        self.pixels: PixelMode = PIXEL_MODES[c["pixels"]]
         self.downsampler = Downsampler(geometry, c["image"], c["axes"])
         self.spec = self._circuit_spec()
+        self.pixels.check(
+            self.model_name,
+            self.conditional,
+            self.spec.readout,
+            self.downsampler.n_pixels,
+            c["discriminator"],
+        )
         self._check_qubits()
         self.generator = QuantumCircuit(
             self.spec, seed=0, latent_scale=float(self.config.get("latent_scale", 1.0))
@@ -308,24 +313,10 @@ class _HybridQGAN(Generator):
         )
 
     def _spec_inputs(self) -> dict[str, Any]:
-        if self.energy_pixels:
-            raise ConfigError(
-                f"{self.model_name} learns the average shape; pixels 'energy' needs model 'qgan'"
-            )
         return {"encoding": "none", "readout": "probs"}
-
-    @property
-    def energy_pixels(self) -> bool:
-        """True when each qubit's P(1) is one pixel's scaled energy (``pixels: energy``)."""
-        return self.config["pixels"] == "energy"
 
     def _check_qubits(self) -> None:
         n_pixels, n, readout = self.downsampler.n_pixels, self.spec.n_qubits, self.spec.readout
-        if self.energy_pixels and readout != "expval":
-            raise ConfigError(
-                f"pixels 'energy' reads one pixel per qubit and needs readout 'expval' with "
-                f"n_qubits={n_pixels}, got readout {readout!r}"
-            )
         need = int(math.log2(n_pixels)) if readout == "probs" else n_pixels
         if n != need:
             raise ConfigError(
@@ -335,24 +326,18 @@ class _HybridQGAN(Generator):
 
     def _build_discriminator(self, seed: int) -> nn.Module:
         c, n_pixels = self.config, self.downsampler.n_pixels
-        n_inputs = n_pixels + (1 if self.energy_pixels else 0)  # + the response feature
         n_cond = 1 if self.conditional else 0
         torch.manual_seed(seed)
         if c["discriminator"] == "quantum":
-            if self.energy_pixels:
-                raise ConfigError(
-                    "the quantum discriminator embeds shapes (pixel fractions); "
-                    "use discriminator 'mlp' with pixels 'energy'"
-                )
             return QuantumDiscriminator(
                 n_pixels, n_cond, int(c["disc_layers"]), c["ansatz"], c["entangler"], seed=seed
             )
         return MLPDiscriminator(
-            n_inputs,
+            n_pixels + self.pixels.n_critic_features,
             n_cond,
             tuple(int(h) for h in c["disc_hidden"]),
             float(c["disc_log_floor"]),
-            log_inputs=not self.energy_pixels,  # energy pixels are already on a log scale
+            log_inputs=self.pixels.log_critic_inputs,
         )
 
     def modules(self) -> dict[str, nn.Module]:
@@ -412,7 +397,7 @@ class _HybridQGAN(Generator):
 
     def n_response(self) -> int:
         """Noise columns of the fitted energy response: 1 in shape mode, 0 in energy mode."""
-        return 0 if self.energy_pixels else 1
+        return self.pixels.n_response
 
     def latent_spec(self) -> tuple[LatentInput, ...]:
         what = f"normal(0, 1) x {self.n_latent() + self.n_response()}"
@@ -440,37 +425,24 @@ class _HybridQGAN(Generator):
         return QGANSampler(
             self.generator,
             self.conditional,
+            self.pixels,
             torch.as_tensor(self.downsampler.pixel_of_voxel),
             torch.as_tensor(self.downsampler.fractions, dtype=torch.float32),
             self.energy_range,
             self.response,
-            self.pixel_scale if self.energy_pixels else None,
+            self.pixel_scale,
         )
 
-    def sample(
-        self,
-        incident_energies: np.ndarray | Conditions,
-        *,
-        seed: int = 0,
-        batch_size: int = 1024,
+    def sample_pixels(
+        self, incident_energies: np.ndarray, *, seed: int = 0, batch_size: int = 1024
     ) -> np.ndarray:
-        """(N,) incident energies in MeV (or Conditions) -> (N, V) voxel energies in MeV."""
-        energies = self.check_conditions(incident_energies).energy
-        noise, e = self.latent_inputs(energies, seed=seed)
-        module = self.inference_module().eval()
-        out = []
-        with torch.no_grad():
-            for start in range(0, len(e), batch_size):
-                sl = slice(start, start + batch_size)
-                out.append(module(noise[sl], e[sl]).numpy())
-        return np.concatenate(out).astype(np.float32)
-
-    def sample_pixels(self, incident_energies: np.ndarray, *, seed: int = 0) -> np.ndarray:
-        """Generated pixel images (N, P) in MeV, before spreading over voxels."""
-        noise, e = self.latent_inputs(incident_energies, seed=seed)
+        """Generated pixel images (N, P) in MeV, before spreading over voxels: the pixels behind
+        ``sample(incident_energies, seed=seed, batch_size=batch_size)`` (same draws)."""
+        e = np.asarray(incident_energies, dtype=np.float64).reshape(-1)
         module = self.inference_module().eval()
         with torch.no_grad():
-            return module.images(noise, e).numpy()
+            batches = self.latent_batches(e, seed=seed, batch_size=batch_size)
+            return np.concatenate([module.images(*inputs).numpy() for inputs in batches])
 
     # ----------------------------------------------------------------- training pieces
     def _pretrain(self, real: torch.Tensor, u: torch.Tensor, gen: torch.Generator) -> None:
@@ -519,19 +491,9 @@ class _HybridQGAN(Generator):
         log_abs = np.log(np.abs(y - design @ a) + 1e-9) + (np.euler_gamma + math.log(2)) / 2
         b = np.linalg.lstsq(design, log_abs, rcond=None)[0]
         self.response = torch.tensor([a[0], a[1], b[0], b[1]], dtype=torch.float32)
-        if self.energy_pixels:
-            x_pix = pixels[keep] / e[keep, None]
-            eps = np.array(
-                [
-                    np.quantile(c[c > 0], PIXEL_EPS_QUANTILE) if np.any(c > 0) else 1e-6
-                    for c in x_pix.T
-                ]
-            )
-            x_max = np.maximum(1.05 * x_pix.max(axis=0), 2 * eps)
-            self.pixel_scale = torch.tensor(np.stack([eps, x_max]), dtype=torch.float32)
-            images = unit_scale(x_pix, eps, x_max)
-        else:
-            images = pixels[keep] / totals[keep, None]
+        images, pixel_scale = self.pixels.fit(pixels[keep], e[keep])
+        if pixel_scale is not None:
+            self.pixel_scale = torch.tensor(pixel_scale, dtype=torch.float32)
         return torch.as_tensor(images, dtype=torch.float32), torch.as_tensor(u, dtype=torch.float32)
 
     def _real_shapes(self, data: Showers) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
@@ -596,20 +558,6 @@ class _HybridQGAN(Generator):
         )
 
     # ----------------------------------------------------------------- description
-    def _energy_line(self) -> str:
-        if self.energy_pixels:
-            eps = ", ".join(f"{v:.2g}" for v in self.pixel_scale[0].tolist())
-            x_max = ", ".join(f"{v:.2g}" for v in self.pixel_scale[1].tolist())
-            return (
-                "  pixel energies from the circuit: E_k / E_inc = eps_k (exp(P_k(1) "
-                f"log(1 + x_max_k / eps_k)) - 1),\n    eps = ({eps}),\n    x_max = ({x_max})"
-            )
-        a0, a1, b0, b1 = (float(v) for v in self.response)
-        return (
-            f"  energy response: log(E_dep/E_inc) ~ N({a0:.3f} + {a1:.3f} u, "
-            f"exp({b0:.3f} + {b1:.3f} u)^2)"
-        )
-
     def describe(self) -> str:
         """Configuration, pixel mapping, parameter counts and the circuit drawings."""
         d = self.downsampler
@@ -620,7 +568,7 @@ class _HybridQGAN(Generator):
             f"  generator: {self.generator.extra_repr()}",
             f"  trainable parameters: generator {sum(p.numel() for p in self.generator.parameters())}, "
             f"discriminator {sum(p.numel() for p in self.discriminator.parameters())}",
-            self._energy_line(),
+            self.pixels.describe(self.response, self.pixel_scale),
             "",
             "generator circuit:",
             self.generator.draw(),
@@ -688,11 +636,7 @@ class QGAN(_HybridQGAN):
         batch = min(int(self.config["batch_size"]), len(real))
         for _ in range(steps):
             idx = torch.randint(len(real), (batch,), generator=gen)
-            fake = self._fake_images(u[idx], gen)
-            if self.energy_pixels:  # scaled energies: squared error, minimised by E[x | u]
-                loss = ((fake - real[idx]) ** 2).sum(dim=1).mean()
-            else:
-                loss = -(real[idx] * torch.log(fake.clamp_min(1e-12))).sum(dim=1).mean()
+            loss = self.pixels.pretrain_loss(self._fake_images(u[idx], gen), real[idx])
             self._step(opt, loss)
 
     def _spec_inputs(self) -> dict[str, Any]:
@@ -728,28 +672,14 @@ class QGAN(_HybridQGAN):
         return loss_d, loss_g
 
     def _critic_inputs(self, images: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-        """What the discriminator and the moment term see: the images, and with energy pixels
-        one more column for the deposited energy, (B, P + 1).
-
-        That column is the response r = sum_k E_k / E_inc standardised with the fitted
-        log-normal (z = (log r - mean(u)) / sigma(u), N(0, 1) for real showers), mapped to
-        (0, 1) by sigmoid(asinh z): a 1 % error in the total is many sigma at high energy,
-        and this makes it visible to the critic, while asinh keeps the gradient alive.
-        """
-        if not self.energy_pixels:
-            return images
-        eps, x_max = self.pixel_scale[0], self.pixel_scale[1]
-        log_r = torch.log(inverse_unit_scale(images, eps, x_max).sum(dim=1).clamp_min(1e-12))
-        a0, a1, b0, b1 = self.response
-        z = (log_r - a0 - a1 * u) / torch.exp(b0 + b1 * u)
-        return torch.cat([images, torch.sigmoid(torch.asinh(z))[:, None]], dim=1)
+        """What the discriminator and the moment term see, (B, P + n_critic_features): see
+        :meth:`~caloforge.models.qgan_pixels.PixelMode.critic_inputs`."""
+        return self.pixels.critic_inputs(images, u, self.response, self.pixel_scale)
 
     def _fake_images(self, u: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         z = torch.randn(len(u), self.n_latent(), generator=gen)
         out = self.generator(torch.cat([z, math.pi * u[:, None]], dim=1))
-        if self.spec.readout == "expval" and not self.energy_pixels:
-            out = out / out.sum(dim=1, keepdim=True).clamp_min(1e-12)
-        return out
+        return self.pixels.train_images(out, self.spec.readout)
 
 
 @register_model("qgan-dist")

@@ -31,7 +31,6 @@ decoder that maps them to MeV.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Callable, Mapping
@@ -50,11 +49,19 @@ from caloforge.io import Showers
 from caloforge.models.base import Generator, LatentInput, register_model
 from caloforge.models.config import ModelConfig, option
 from caloforge.models.training import StepContext, TrainingPlan
+from caloforge.models.vae_latents import (
+    LOG_E_MAX,
+    LOG_E_MIN,
+    BoltzmannLatents,
+    Encode,
+    GaussianLatents,
+    LatentSpace,
+    thermometer_code,
+)
 
 if TYPE_CHECKING:
-    from caloforge.boltzmann import BlockGibbsSampler, BoltzmannMachine
+    from caloforge.boltzmann import BoltzmannMachine
     from caloforge.boltzmann.prior_diagnostics import PriorDiagnostics
-    from caloforge.models.training import History
 
 #: model.json state key of the Gibbs sweep count measured at the end of training
 PRIOR_SWEEPS_KEY = "prior_sweeps"
@@ -63,18 +70,10 @@ PRIOR_DIAGNOSTICS_KEY = "prior_diagnostics"
 #: incident energies (MeV) whose codes clamp the prior in diagnostics when none are given
 DEFAULT_DIAGNOSTIC_ENERGIES = (1e3, 1e4, 1e5, 1e6)
 
-LOG_E_MIN, LOG_E_MAX = math.log(1e2), math.log(1e7)  # MeV: the range of conditioning codes
-
 
 def energy_feature(e_inc: torch.Tensor) -> torch.Tensor:
     """log E_inc mapped to about [-1, 1] over 100 MeV .. 10 TeV: (N, 1) MeV -> (N, 1)."""
     return 2 * (torch.log(e_inc) - LOG_E_MIN) / (LOG_E_MAX - LOG_E_MIN) - 1
-
-
-def thermometer_code(e_inc: torch.Tensor, n_bits: int) -> torch.Tensor:
-    """Binary thermometer code of log E_inc: unit i is 1 when the level exceeds i. (N, 1) -> (N, n_bits)."""
-    level = (torch.log(e_inc) - LOG_E_MIN) / (LOG_E_MAX - LOG_E_MIN) * n_bits
-    return (level > torch.arange(n_bits, dtype=e_inc.dtype)).to(torch.float32)
 
 
 def mlp(sizes: list[int], final_act: bool = False) -> nn.Sequential:
@@ -223,6 +222,12 @@ class QVAEConfig(ModelConfig):
     topology_seed: int = option(0, min=0)
     #: clamp one partition to a code of E_inc (four-partite topologies only)
     condition_prior: bool = True
+    #: how ``condition_prior`` conditions the prior: "clamp" partition 0 of the graph to the
+    #: energy code (four-partite only), or "bias": a separate code of ``energy_code_units``
+    #: units coupled to every unit, i.e. energy-dependent biases (any topology; see
+    #: :mod:`caloforge.boltzmann.energy_bias`)
+    energy_conditioning: Literal["clamp", "bias"] = "clamp"
+    energy_code_units: int = option(16, min=1)
     hidden: int = option(256, min=2)
     epochs: int = option(10, min=1)
     batch_size: int = option(128, min=1)
@@ -264,7 +269,12 @@ class VAEConfig(QVAEConfig):
 
 @register_model("qvae")
 class QVAE(Generator):
-    """Discrete VAE with a Boltzmann-machine prior on an annealer topology (see module docs)."""
+    """Discrete VAE with a Boltzmann-machine prior on an annealer topology (see module docs).
+
+    The prior side (encoder levels, KL term, prior draws) is ``self.latents``, a
+    :class:`~caloforge.models.vae_latents.LatentSpace`: :class:`BoltzmannLatents` here,
+    :class:`GaussianLatents` for the ``vae`` baseline; nothing else differs between the two.
+    """
 
     config_class = QVAEConfig
     smoke_config = {
@@ -272,16 +282,15 @@ class QVAE(Generator):
         "gibbs_sweeps_train": 1,
     }  # fmt: skip
     options: QVAEConfig
-    prior: BoltzmannMachine | None
-    cond_partition: int | None
+    latents: LatentSpace
+    #: tensors follow ``self.device``; random numbers come from CPU generators (moved), but the
+    #: Gibbs chains draw on the machine's device, so GPU runs differ from CPU ones
+    compute_devices = frozenset({"cpu", "cuda"})
 
     def __init__(
         self, geometry: Geometry, config: QVAEConfig | Mapping[str, Any] | None = None
     ) -> None:
         super().__init__(geometry, config)
-        self._sampler: Any = None
-        self._sampler_spec: dict[str, Any] | None = None
-        self._train_sampler: BlockGibbsSampler | None = None
         self._build()
 
     def initialize(self, seed: int) -> None:
@@ -291,39 +300,40 @@ class QVAE(Generator):
             self._build()
 
     def _build(self) -> None:
-        c = self.config
-        geometry = self.geometry
-        n_vox = geometry.n_voxels
-        self.codec = ShowerCodec(n_vox, float(c["logit_eps"]))
-        if c["prior"] == "boltzmann":
-            from caloforge.boltzmann import BoltzmannMachine, make_topology
-
-            topo = make_topology(
-                c["topology"], int(c["units_per_partition"]), seed=int(c["topology_seed"])
+        o = self.options
+        n_vox = self.geometry.n_voxels
+        self.codec = ShowerCodec(n_vox, float(o.logit_eps))
+        self.latents = (
+            BoltzmannLatents(
+                o.topology,
+                int(o.units_per_partition),
+                topology_seed=int(o.topology_seed),
+                condition=bool(o.condition_prior),
+                conditioning=o.energy_conditioning,
+                energy_code_units=int(o.energy_code_units),
             )
-            self.prior = BoltzmannMachine(topo)
-            sizes = [len(p) for p in self.prior.partitions]
-            self.cond_partition = 0 if (c["condition_prior"] and len(sizes) > 2) else None
-            self.level_partitions = [i for i in range(len(sizes)) if i != self.cond_partition]
-            level_sizes = [sizes[i] for i in self.level_partitions]
-            n_latent = self.prior.n_units
-        else:
-            self.prior = None
-            self.cond_partition = None
-            level_sizes = [int(c["units_per_partition"])] * 2
-            self.level_partitions = []
-            n_latent = sum(level_sizes)
-        self.gauss_dim = sum(level_sizes)
-        stats = 2 if self.prior is None else 1
-        self.encoder = HierarchicalEncoder(2 * n_vox, int(c["hidden"]), level_sizes, stats)
-        self.decoder = Decoder(n_latent, int(c["hidden"]), n_vox)
+            if o.prior == "boltzmann"
+            else GaussianLatents(int(o.units_per_partition))
+        )
+        sp = self.latents
+        self.encoder = HierarchicalEncoder(
+            2 * n_vox, int(o.hidden), sp.level_sizes, sp.stats_per_unit
+        )
+        self.decoder = Decoder(sp.n_latent, int(o.hidden), n_vox)
 
     # ------------------------------------------------------------------ interface
     def modules(self) -> dict[str, nn.Module]:
-        mods = {"encoder": self.encoder, "decoder": self.decoder, "codec": self.codec}
-        if self.prior is not None:
-            mods["prior"] = self.prior
-        return mods
+        return {
+            "encoder": self.encoder,
+            "decoder": self.decoder,
+            "codec": self.codec,
+            **self.latents.modules(),
+        }
+
+    @property
+    def prior(self) -> BoltzmannMachine | None:
+        """The Boltzmann machine of the prior (None for the Gaussian baseline)."""
+        return self.latents.machine
 
     @property
     def generation_sweeps(self) -> int:
@@ -336,27 +346,17 @@ class QVAE(Generator):
         return int(self.config["gibbs_sweeps_sample"])
 
     def set_sampler(self, name: str = "gibbs", **kwargs: Any) -> None:
-        """Choose the prior sampler used at generation: gibbs | sa | sqa | qpu (kwargs go to it)."""
-        if self.prior is None:
-            raise ConfigError(
-                "the Gaussian-prior VAE has no Boltzmann prior to choose a sampler for"
-            )
-        from caloforge.boltzmann import get_sampler
+        """Choose the prior sampler used at generation: gibbs | sa | sqa | qpu (kwargs go to it).
 
-        if name == "gibbs":
+        Gibbs defaults to :attr:`generation_sweeps` sweeps from fresh chains."""
+        if name == "gibbs" and self.latents.takes_sampler:
             kwargs.setdefault("n_sweeps", self.generation_sweeps)
             kwargs.setdefault("persistent", False)
-        self._sampler = get_sampler(name, **kwargs)
-        self._sampler_spec = {"name": name, **json.loads(json.dumps(kwargs, default=str))}
+        self.latents.set_sampler(name, **kwargs)
 
     # ------------------------------------------------------------------ prior diagnostics
-    def _boltzmann(self) -> BoltzmannMachine:
-        if self.prior is None:
-            raise ConfigError(
-                f"model {self.model_name!r} has a Gaussian prior; prior diagnostics need the "
-                "Boltzmann prior of the QVAE"
-            )
-        return self.prior
+    def _boltzmann(self) -> BoltzmannLatents:
+        return self.latents.boltzmann(self.model_name)
 
     def decoder_energy_observable(
         self, energies: np.ndarray
@@ -370,16 +370,18 @@ class QVAE(Generator):
         """
         e = np.asarray(energies, dtype=np.float64).reshape(-1)
         decoder, codec = self.decoder, self.codec
-        if self.cond_partition is None:
+        space = self._boltzmann()
+        cond = space.cond_partition
+        if cond is None:
             e_fixed = float(np.exp(np.log(e).mean()))
 
             def e_of(states: torch.Tensor) -> torch.Tensor:
-                return torch.full((len(states), 1), e_fixed)
+                return torch.full((len(states), 1), e_fixed, device=states.device)
 
         else:
-            bm = self._boltzmann()
-            sl = bm.partition_slices[self.cond_partition]
-            size = len(bm.partitions[self.cond_partition])
+            bm = space.machine
+            sl = bm.partition_slices[cond]
+            size = len(bm.partitions[cond])
             codes = thermometer_code(torch.as_tensor(e, dtype=torch.float32).reshape(-1, 1), size)
             by_level: dict[int, float] = {}
             for level, energy in zip(codes.sum(1).tolist(), e.tolist(), strict=True):
@@ -389,7 +391,8 @@ class QVAE(Generator):
             )
 
             def e_of(states: torch.Tensor) -> torch.Tensor:
-                return lookup[states[:, sl].sum(1).round().long()].reshape(-1, 1)
+                level = states[:, sl].sum(1).round().long()
+                return lookup.to(states.device)[level].reshape(-1, 1)
 
         def total_energy(states: torch.Tensor) -> torch.Tensor:
             with torch.no_grad():
@@ -430,7 +433,7 @@ class QVAE(Generator):
         """
         from caloforge.boltzmann.prior_diagnostics import diagnose_prior
 
-        bm = self._boltzmann()
+        space = self._boltzmann()
         if energies is None:
             stored = self.state.get(PRIOR_DIAGNOSTICS_KEY, {})
             energies = np.asarray(
@@ -442,7 +445,7 @@ class QVAE(Generator):
         e = np.asarray(energies, dtype=np.float64).reshape(-1)
         if e.size == 0 or not np.all(np.isfinite(e)) or np.any(e <= 0):
             raise ConfigError("prior diagnostics need finite positive incident energies in MeV")
-        clamp = self._clamp(torch.as_tensor(e, dtype=torch.float32).reshape(-1, 1))
+        clamp = space.clamp(torch.as_tensor(e, dtype=torch.float32).reshape(-1, 1))
         observables = (
             {"decoder_total_energy": self.decoder_energy_observable(e)}
             if decoder_observable
@@ -452,17 +455,22 @@ class QVAE(Generator):
             m.eval()
         chains = int(self.options.diagnose_chains) if n_chains is None else n_chains
         sweeps = int(self.options.diagnose_sweeps) if n_sweeps is None else n_sweeps
-        return diagnose_prior(
-            bm,
-            clamp=clamp,
-            seed=int(seed),
-            observables=observables,
-            kl_method=kl_method,
-            n_chains=chains,
-            n_sweeps=sweeps,
-            ais_chains=2 * chains if ais_chains is None else ais_chains,
-            ais_steps=sweeps if ais_steps is None else ais_steps,
-        )
+        device = self.device
+        self.to_device("cpu")  # the diagnostics run on the CPU, wherever the model trained
+        try:
+            return diagnose_prior(
+                space.machine,
+                clamp=clamp,
+                seed=int(seed),
+                observables=observables,
+                kl_method=kl_method,
+                n_chains=chains,
+                n_sweeps=sweeps,
+                ais_chains=2 * chains if ais_chains is None else ais_chains,
+                ais_steps=sweeps if ais_steps is None else ais_steps,
+            )
+        finally:
+            self.to_device(device)
 
     def describe_prior(self, *, seed: int = 0) -> str:
         """Lines for ``caloforge describe RUN --prior``: the stored sweep count and a fresh
@@ -481,35 +489,14 @@ class QVAE(Generator):
         ]
         return "\n".join(lines)
 
-    def fit(
-        self,
-        train: Showers,
-        val: Showers | None = None,
-        *,
-        out_dir: str | os.PathLike | None = None,
-        epochs: int | None = None,
-        seed: int = 0,
-        resume: bool = False,
-        progress: bool = True,
-        max_minutes: float | None = None,
-    ) -> History:
-        """Train (see :meth:`Generator.fit`); then, with the Boltzmann prior and the option
-        ``diagnose_prior``, measure the prior's diagnostics, store the Gibbs sweep count it
-        needs (``state["prior_sweeps"]``) and a summary in ``model.json`` and re-commit the
-        checkpoint set with them."""
-        history = super().fit(
-            train, val, out_dir=out_dir, epochs=epochs, seed=seed, resume=resume,
-            progress=progress, max_minutes=max_minutes,
-        )  # fmt: skip
-        if self.prior is not None and self.options.diagnose_prior:
+    def after_training(self, train: Showers, *, seed: int, out_dir: Path | None) -> None:
+        """With the Boltzmann prior and the option ``diagnose_prior``: measure the trained
+        prior's diagnostics, store the Gibbs sweep count it needs (``state["prior_sweeps"]``)
+        and a summary in ``model.json`` and re-commit the checkpoint set with them."""
+        if self.latents.takes_sampler and self.options.diagnose_prior:
             e = np.asarray(train.incident_energies, dtype=np.float64).reshape(-1)
             energies = np.quantile(e, [0.125, 0.375, 0.625, 0.875])
-            self.record_prior_diagnostics(
-                seed=int(self.state.get("seed", seed)),
-                energies=energies,
-                out_dir=out_dir,
-            )
-        return history
+            self.record_prior_diagnostics(seed=seed, energies=energies, out_dir=out_dir)
 
     def record_prior_diagnostics(
         self,
@@ -559,17 +546,12 @@ class QVAE(Generator):
     @property
     def takes_prior_sampler(self) -> bool:
         """True with the Boltzmann prior; the Gaussian baseline has no sampler to choose."""
-        return self.prior is not None
+        return self.latents.takes_sampler
 
     def latent_spec(self) -> tuple[LatentInput, ...]:
         n_vox = self.geometry.n_voxels
-        if self.prior is None:
-            z = LatentInput("prior_z", (self.gauss_dim,), "normal(0, 1)")
-        else:
-            name = self._sampler_spec["name"] if self._sampler_spec else "gibbs"
-            z = LatentInput("prior_z", (self.prior.n_units,), "binary", name)
         return (
-            z,
+            self.latents.latent_input(),
             LatentInput("hit_uniform", (n_vox,), "uniform(0, 1)"),
             LatentInput("energy_normal", (n_vox,), "normal(0, 1)"),
             LatentInput("incident_energy", (1,), "incident energy (MeV)", "given"),
@@ -577,58 +559,46 @@ class QVAE(Generator):
 
     @property
     def prior_description(self) -> dict[str, Any]:
-        """The prior (topology, units, conditioning) and the sampler specification."""
-        if self.prior is None:
-            return {"kind": "gaussian", "dim": self.gauss_dim}
-        return {
-            "kind": "boltzmann",
-            "topology": self.config["topology"],
-            "units": self.prior.n_units,
-            "conditioned_partition": self.cond_partition,
-            "sampler": self._sampler_spec or {"name": "gibbs", "n_sweeps": self.generation_sweeps},
-        }
-
-    def _clamp(self, e_inc: torch.Tensor) -> dict[int, torch.Tensor] | None:
-        if self.cond_partition is None:
-            return None
-        size = len(self._boltzmann().partitions[self.cond_partition])
-        return {self.cond_partition: thermometer_code(e_inc, size)}
+        """The prior (kind, topology, units, conditioning) and the sampler specification."""
+        desc = self.latents.description()
+        if self.latents.takes_sampler and desc.get("sampler") is None:
+            desc["sampler"] = {"name": "gibbs", "n_sweeps": self.generation_sweeps}
+        return desc
 
     def latent_inputs(
         self, incident_energies: np.ndarray, *, seed: int = 0
     ) -> tuple[torch.Tensor, ...]:
+        """Prior draws z (N, n_latent), hit uniforms and energy normals (N, V), e_inc (N, 1)."""
         e = torch.as_tensor(np.asarray(incident_energies, dtype=np.float32).reshape(-1, 1))
-        n = len(e)
+        if self.latents.takes_sampler and self.latents.sampler_spec is None:
+            self.set_sampler("gibbs")
         gen = torch.Generator().manual_seed(int(seed))
-        if self.prior is None:
-            z = torch.randn(n, self.gauss_dim, generator=gen)
-        else:
-            if self._sampler is None:
-                self.set_sampler("gibbs")
-            with torch.no_grad():
-                z = self._sampler.sample(
-                    self.prior, n, seed=int(seed), clamp=self._clamp(e)
-                ).float()
-        uniform = torch.rand(n, self.geometry.n_voxels, generator=gen)
-        normal = torch.randn(n, self.geometry.n_voxels, generator=gen)
+        z = self.latents.prior_sample(e, seed=int(seed), gen=gen)
+        uniform = torch.rand(len(e), self.geometry.n_voxels, generator=gen)
+        normal = torch.randn(len(e), self.geometry.n_voxels, generator=gen)
         return z, uniform, normal, e
 
     def inference_module(self) -> nn.Module:
         return QVAEDecoderModule(self.decoder, self.codec).eval()
 
     # ------------------------------------------------------------------ training
-    def _assemble(self, samples: list[torch.Tensor], e_inc: torch.Tensor) -> torch.Tensor:
-        """Put each level's samples (and the clamped code) into the prior's unit order."""
-        if self.prior is None:
-            return torch.cat(samples, dim=1)
-        parts: list[torch.Tensor | None] = [None] * len(self.prior.partitions)
-        for idx, s in zip(self.level_partitions, samples, strict=True):
-            parts[idx] = s
-        clamp = self._clamp(e_inc)
-        if clamp and self.cond_partition is not None:
-            parts[self.cond_partition] = clamp[self.cond_partition]
-        # partitions are contiguous blocks in unit order (Topology.offsets)
-        return torch.cat([p for p in parts if p is not None], dim=1)
+    def _tensors(self, showers: Showers) -> tuple[torch.Tensor, torch.Tensor]:
+        """Showers (N, V) MeV and incident energies (N, 1) MeV as float32 on :attr:`device`."""
+        x = torch.as_tensor(np.asarray(showers.showers, dtype=np.float32), device=self.device)
+        e = np.asarray(showers.incident_energies, dtype=np.float32)
+        return x, torch.as_tensor(e, device=self.device).reshape(-1, 1)
+
+    def _encode(
+        self, x: torch.Tensor, e_inc: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, Encode]:
+        """hits (B, V), standardised logit energies (B, V) and the encoder as ``encode(draw)``."""
+        hits, y = self.codec.encode(x, e_inc)
+        enc_in, e_feat = torch.cat([y, hits], dim=1), energy_feature(e_inc)
+
+        def encode(draw: Callable[[torch.Tensor], torch.Tensor]):
+            return self.encoder(enc_in, e_feat, draw)
+
+        return hits, y, encode
 
     def _loss(
         self,
@@ -637,47 +607,11 @@ class QVAE(Generator):
         tau: float,
         kl_weight: float,
         gen: torch.Generator,
-    ):
-        hits, y = self.codec.encode(x, e_inc)
-        e_feat = energy_feature(e_inc)
-        enc_in = torch.cat([y, hits], dim=1)
-
-        if self.prior is None:
-            mus, logvars, zs = [], [], []
-
-            def draw(stats):
-                mu, logvar = stats.chunk(2, dim=1)
-                mus.append(mu)
-                logvars.append(logvar)
-                eps = torch.randn(mu.shape, generator=gen)
-                zs.append(mu + eps * torch.exp(0.5 * logvar))
-                return zs[-1]
-
-            self.encoder(enc_in, e_feat, draw)
-            z = torch.cat(zs, dim=1)
-            mu, logvar = torch.cat(mus, 1), torch.cat(logvars, 1)
-            kl = 0.5 * (mu**2 + logvar.exp() - 1 - logvar).sum(1).mean()
-        else:
-
-            def draw(logits):
-                u = torch.rand(logits.shape, generator=gen).clamp(1e-6, 1 - 1e-6)
-                return torch.sigmoid((logits + torch.log(u) - torch.log1p(-u)) / tau)
-
-            logits, samples = self.encoder(enc_in, e_feat, draw)
-            z = self._assemble(samples, e_inc)
-            all_logits = torch.cat(logits, dim=1)
-            q = torch.sigmoid(all_logits)
-            entropy = (F.softplus(all_logits) - all_logits * q).sum(1).mean()
-            if self._train_sampler is None:
-                raise RuntimeError("the QVAE's training sampler is set by training_plan()")
-            with torch.no_grad():
-                z_model = self._train_sampler.sample(
-                    self.prior, len(x), seed=int(torch.randint(0, 2**31 - 1, (1,), generator=gen)),
-                    clamp=self._clamp(e_inc),
-                ).float()  # fmt: skip
-            kl = -entropy + self.prior.energy(z).mean() - self.prior.energy(z_model).mean()
-
-        hit_logits, y_mean, log_sigma = self.decoder(z, e_feat)
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """The negative ELBO (with ``kl_weight`` on the KL) of a batch x (B, V) MeV, e_inc (B, 1)."""
+        hits, y, encode = self._encode(x, e_inc)
+        z, kl = self.latents.relaxed_posterior(encode, e_inc, tau, gen)
+        hit_logits, y_mean, log_sigma = self.decoder(z, energy_feature(e_inc))
         bce = F.binary_cross_entropy_with_logits(hit_logits, hits, reduction="none").sum(1).mean()
         # Gaussian negative log-likelihood of the hit voxels' standardised logit energies
         nll = ((0.5 * ((y - y_mean) * torch.exp(-log_sigma)) ** 2 + log_sigma) * hits).sum(1).mean()
@@ -694,12 +628,11 @@ class QVAE(Generator):
         if val is not None:
             self.geometry.check_voxels(val.n_voxels, "validation data")
         o = self.options
-        x = torch.as_tensor(np.asarray(train.showers, dtype=np.float32))
-        e = torch.as_tensor(np.asarray(train.incident_energies, dtype=np.float32)).reshape(-1, 1)
+        x, e = self._tensors(train)
         if fresh:
             self.codec.fit(x, e)
         params = [p for m in (self.encoder, self.decoder) for p in m.parameters()]
-        prior_params = [] if self.prior is None else list(self.prior.parameters())
+        prior_params = [p for m in self.latents.modules().values() for p in m.parameters()]
         if prior_params and o.prior_lr_scale != 1.0:
             # Adam moves each weight by about lr per step, so |W| <= lr x steps: the prior's
             # own rate lets short runs reach strong couplings
@@ -711,10 +644,7 @@ class QVAE(Generator):
         else:  # one parameter group, as checkpoints before prior_lr_scale have it
             opt = torch.optim.Adam(params + prior_params, lr=o.lr)
         params = params + prior_params
-        if self.prior is not None:
-            from caloforge.boltzmann import BlockGibbsSampler
-
-            self._train_sampler = BlockGibbsSampler(n_sweeps=o.gibbs_sweeps_train, persistent=True)
+        self.latents.start_kl_chains(o.gibbs_sweeps_train, persistent=True)
         batch = min(o.batch_size, len(x))
 
         def step(idx: torch.Tensor, ctx: StepContext) -> dict[str, float]:
@@ -740,60 +670,43 @@ class QVAE(Generator):
             optimizers={"adam": opt},
             loss_names=("loss", "bce", "nll", "kl"),
             validate=validate,
-            resume_tensors=self._chain_tensors,
-            load_resume_tensors=self._load_chain_tensors,
+            resume_tensors=self.latents.chain_tensors,
+            load_resume_tensors=self.latents.load_chain_tensors,
         )
-
-    def _chain_tensors(self) -> dict[str, torch.Tensor]:
-        """The persistent Gibbs chains of training, (n_chains, n_units), to resume exactly."""
-        chains = None if self._train_sampler is None else self._train_sampler.chains
-        return {} if chains is None else {"gibbs_chains": chains}
-
-    def _load_chain_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
-        if self._train_sampler is not None and "gibbs_chains" in tensors:
-            # the sampler keeps its chains as (n_units, n_chains); there is no public setter
-            self._train_sampler._chains = tensors["gibbs_chains"].T.contiguous().float()
 
     @torch.no_grad()
     def validation_loss(self, val: Showers, *, seed: int = 0, max_showers: int = 2048) -> float:
         """Loss (BCE + MSE + KL, KL weight 1, hard-ish tau) on up to ``max_showers`` showers."""
         self.geometry.check_voxels(val.n_voxels, "validation data")
-        x = torch.as_tensor(np.asarray(val.showers[:max_showers], dtype=np.float32))
-        e = torch.as_tensor(
-            np.asarray(val.incident_energies[:max_showers], dtype=np.float32)
-        ).reshape(-1, 1)
-        if self.prior is not None and self._train_sampler is None:
-            from caloforge.boltzmann import BlockGibbsSampler
-
-            self._train_sampler = BlockGibbsSampler(
-                n_sweeps=int(self.config["gibbs_sweeps_sample"]), persistent=False
-            )
+        x, e = self._tensors(val[:max_showers])
+        # outside training (no chains yet), fresh chains of the generation length
+        self.latents.start_kl_chains(
+            int(self.config["gibbs_sweeps_sample"]), persistent=False, keep=True
+        )
         loss, _ = self._loss(
             x, e, float(self.config["tau_end"]), 1.0, torch.Generator().manual_seed(seed)
         )
         return float(loss)
 
     @torch.no_grad()
+    def posterior_latents(self, showers: Showers, *, seed: int = 0) -> torch.Tensor:
+        """The encoder's evaluation-time latents for ``showers``: (N, n_latent), hard samples of
+        q(z | x) in the prior's unit order (the Boltzmann prior) or the posterior mean."""
+        x, e = self._tensors(showers)
+        _, _, encode = self._encode(x, e)
+        z = self.latents.hard_posterior(encode, e, torch.Generator().manual_seed(seed))
+        return z.cpu()
+
+    @torch.no_grad()
     def reconstruct(self, showers: Showers, *, seed: int = 0) -> np.ndarray:
         """Encode with hard posterior samples and decode: (N, V) MeV -> (N, V) MeV."""
-        x = torch.as_tensor(np.asarray(showers.showers, dtype=np.float32))
-        e = torch.as_tensor(np.asarray(showers.incident_energies, dtype=np.float32)).reshape(-1, 1)
-        hits, y = self.codec.encode(x, e)
+        x, e = self._tensors(showers)
         gen = torch.Generator().manual_seed(seed)
-        if self.prior is None:
-            _, samples = self.encoder(
-                torch.cat([y, hits], 1), energy_feature(e), lambda s: s.chunk(2, dim=1)[0]
-            )
-        else:
-            _, samples = self.encoder(
-                torch.cat([y, hits], 1),
-                energy_feature(e),
-                lambda lg: torch.bernoulli(torch.sigmoid(lg), generator=gen),
-            )
-        z = self._assemble(samples, e)
-        uniform = torch.rand(x.shape, generator=gen)
-        normal = torch.randn(x.shape, generator=gen)
-        return self.inference_module()(z, uniform, normal, e).numpy()
+        _, _, encode = self._encode(x, e)
+        z = self.latents.hard_posterior(encode, e, gen)
+        uniform = torch.rand(x.shape, generator=gen).to(x.device)
+        normal = torch.randn(x.shape, generator=gen).to(x.device)
+        return self.inference_module()(z, uniform, normal, e).cpu().numpy()
 
 
 @register_model("vae")

@@ -23,7 +23,11 @@ the rest, the same way for every model:
 * **history** -- ``dict[str, list[float]]``, one entry per epoch in every list: ``epoch``,
   ``steps``, ``seconds``, the mean of every loss the step reported (NaN in an epoch where it
   reported none) and the validation metrics;
-* **progress** -- one rich progress bar (:func:`progress_bar`).
+* **progress** -- one rich progress bar (:func:`progress_bar`);
+* **device** -- the model is moved to ``device`` (``model.to_device``) after its weights are
+  made or loaded and before its plan is made; the plan's tensors follow ``model.device``.
+  Random numbers still come from the CPU generators above, so a seed draws the same numbers
+  on every device. Checkpoints are always written from CPU copies.
 """
 
 from __future__ import annotations
@@ -72,6 +76,8 @@ class Trainable(Protocol):
 
     def initialize(self, seed: int) -> None: ...
 
+    def to_device(self, device: str | torch.device) -> Any: ...
+
     def training_plan(
         self, train: Showers, val: Showers | None, *, seed: int, fresh: bool
     ) -> TrainingPlan: ...
@@ -98,6 +104,8 @@ class TrainOptions:
         resume: continue from the checkpoint in ``out_dir`` (which must hold one).
         progress: show a progress bar.
         max_minutes: wall-clock budget in minutes (>= 0), or None for none.
+        device: where to train: ``cpu``, ``cuda``, ``cuda:N``, ``mps`` or ``auto``
+            (:func:`caloforge.devices.resolve_device`; checked on construction).
     """
 
     epochs: int
@@ -106,8 +114,12 @@ class TrainOptions:
     resume: bool = False
     progress: bool = True
     max_minutes: float | None = None
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
+        from caloforge.devices import resolve_device
+
+        resolve_device(self.device)
         e = self.epochs
         if isinstance(e, bool) or not isinstance(e, int | np.integer) or e < 1:
             raise ConfigError(f"epochs must be a positive integer, got {e!r}")
@@ -400,6 +412,7 @@ def _train(model: Trainable, train: Showers, val: Showers | None, o: TrainOption
         model.initialize(derive_seed(seed, "init"))
         model.state = {"epoch": 0, "seed": seed, "step": 0, "history": {}}
         fresh = True
+    model.to_device(o.device)
     with progress_bar(o.progress) as bar:
         # preparation (fitting preprocessing, pre-training) can take a while: say so
         prep = bar.add_task(f"prepare {model.model_name}", total=None, info="")

@@ -137,7 +137,7 @@ def gradient_penalty(
     ``x_hat = u * real + (1 - u) * fake`` with one ``u ~ U(0, 1)`` per shower (drawn from
     ``rng``); real and fake are (N, ...) with the same shape, c is (N, 1).
     """
-    u = torch.rand(len(real), *([1] * (real.dim() - 1)), generator=rng)
+    u = torch.rand(len(real), *([1] * (real.dim() - 1)), generator=rng).to(real.device)
     x_hat = (u * real + (1 - u) * fake).requires_grad_(True)
     score = critic(x_hat, c)
     (grad,) = torch.autograd.grad(score.sum(), x_hat, create_graph=True)
@@ -264,7 +264,7 @@ class WGAN(ImageGAN):
         self.regressor.eval()
         opt_g, opt_c = self._optimizers["generator"], self._optimizers["critic"]
 
-        noise = torch.randn(len(x), cfg["latent_dim"], generator=rng)
+        noise = torch.randn(len(x), cfg["latent_dim"], generator=rng).to(x.device)
         with torch.no_grad():
             fake = self.generator(noise, e_inc)
         w_dist = self.critic(x, c).mean() - self.critic(fake, c).mean()
@@ -276,7 +276,7 @@ class WGAN(ImageGAN):
         out = {"loss_c": loss_c.item(), "w_dist": w_dist.item(), "gp": gp.item()}
 
         if (int(self.state["step"]) + 1) % cfg["n_critic"] == 0:
-            noise = torch.randn(len(x), cfg["latent_dim"], generator=rng)
+            noise = torch.randn(len(x), cfg["latent_dim"], generator=rng).to(x.device)
             fake = self.generator(noise, e_inc)
             adv = -self.critic(fake, c).mean()
             constraint = (self.regressor(fake) - c).abs().mean()
