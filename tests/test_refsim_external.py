@@ -1,7 +1,9 @@
 """refsim against Geant4 numbers that the shared statistics do not hold (docs/refsim.md).
 
-Only quantities where the external number is solid *and* refsim 2 agrees are pinned here; the
-ones where refsim 2 is off (low-energy lit-voxel counts, empty deep layers, the radial tail) are
+Only quantities where the external number is solid *and* refsim agrees are pinned here. refsim 3
+(candidate) adds the low-energy lit-voxel count, the empty (shower, layer) pairs, the empty last
+layer and the correlation of E_tot with the lit count at low energy, which refsim 2 missed (each
+test says by how much refsim 2 failed it). The radial tail beyond 18.6 mm is still off and
 listed in docs/refsim.md and printed by benchmarks/refsim_physics_checks.py, not tested.
 
 Tolerance rule: a physics allowance (stated per test) plus 4 combined standard errors, the
@@ -112,3 +114,48 @@ def test_ds3_is_ds2_with_finer_rings():
     se = np.sqrt(r2.var(axis=0) / n + r3.var(axis=0) / n)
     # allowance 0.005 for the threshold acting on smaller ds3 voxels (lost in the outer rings)
     assert np.all(np.abs(r2.mean(axis=0) - r3.mean(axis=0)) < 0.005 + 4 * se)
+
+
+def test_lit_voxels_of_low_energy_showers_match_real_ds2(ds2_loguniform):
+    x, e = ds2_loguniform
+    lit = ext.lit_voxels(x)
+    low = lit[e <= np.quantile(e, 0.25)]
+    real = ext.DS2_REAL["lit_low_quartile"].value[1]  # median 166 over 5026 real showers
+    # Standard error of a median ~ 1.2533 sigma / sqrt(n): sigma ~ 70 voxels, so ~3.9 for the
+    # ~500 simulated showers and ~1.2 for the real 5026 (same spread assumed). Allowance 5 % of
+    # the real median (8 voxels), as for the energetic quartile: tolerance ~25. refsim 2 was
+    # 17 % low (137, off by 29) and fails; the refsim 3 candidate is within 4 %.
+    se = 1.2533 * low.std() * np.sqrt(1 / len(low) + 1 / 5026)
+    assert abs(np.median(low) - real) < 0.05 * real + 4 * se
+
+
+def test_lit_count_follows_deposited_energy_at_low_energy(ds2_loguniform):
+    x, e = ds2_loguniform
+    low = e <= np.quantile(e, 0.25)
+    sparsity = 1.0 - ext.lit_voxels(x[low]) / 6480.0
+    r = np.corrcoef(x[low].sum(axis=(1, 2, 3)), sparsity)[0, 1]
+    real = ext.DS2_REAL["corr_etot_sparsity_low"].value  # -0.951 over 5026 real showers
+    # se of a correlation ~ (1 - r^2)/sqrt(n): 0.004 for ~500 simulated showers, 0.001 for the
+    # real ones; allowance 0.01 (quoted to three digits, and the real quartile edges differ a
+    # little from the simulated ones). refsim 2 gave -0.88 (spot numbers did not follow the
+    # sampled signal) and fails.
+    se = np.sqrt(((1 - r**2) / np.sqrt(low.sum())) ** 2 + ((1 - real**2) / np.sqrt(5026)) ** 2)
+    assert abs(r - real) < 0.01 + 4 * se
+
+
+def test_empty_layers_match_real_ds2(ds2_loguniform):
+    x, _ = ds2_loguniform
+    empty = ext.layer_energies(x) == 0  # (N, 45)
+    real_pairs = ext.DS2_REAL["empty_layer_fraction"].value  # 0.178
+    real_last = ext.DS2_REAL["empty_last_layer_fraction"].value  # 0.51
+    # The real sample size is not stated; its error is taken equal to that of our 2000 showers
+    # (hence sqrt(2)). Empty pairs: the per-shower empty fraction has a spread of ~0.2 (it falls
+    # with energy), so se ~0.005; allowance 0.01 (the real value is quoted to 3 digits, and
+    # "which of the two files" is not stated). refsim 2: 0.222 (fails by 0.044).
+    se_pairs = empty.mean(axis=1).std() / np.sqrt(N)
+    assert abs(empty.mean() - real_pairs) < 0.01 + 4 * np.sqrt(2) * se_pairs
+    # Last layer: a binomial share, se = sqrt(p (1 - p) / N) ~ 0.011; allowance 0.03 (quoted to
+    # two digits). refsim 2: 0.68 (fails by 0.17).
+    p = empty[:, -1].mean()
+    se_last = np.sqrt(p * (1 - p) / N)
+    assert abs(p - real_last) < 0.03 + 4 * np.sqrt(2) * se_last

@@ -8,7 +8,9 @@ variance c_S^2 Delta E, GeV). The layer energy is shared by spots whose number f
 parametrized N_spots and the spot longitudinal profile; spots spread laterally with the
 core/tail radial profile, which depends on the depth tau = t/T, the energy and the material.
 Photons first convert after an exponential depth of mean 9/7 X0. Energy beyond the last layer
-is longitudinal leakage. Formulas and constants: docs/refsim.md.
+is longitudinal leakage. refsim 3 (candidate) adds a soft-photon component: a share of the
+profile carried forward by exponentially attenuated soft photons, deposited in many small, wide
+spots. Formulas and constants: docs/refsim.md.
 """
 
 from __future__ import annotations
@@ -160,6 +162,20 @@ def layer_fractions(
     return gammainc(alpha[:, None], beta * hi) - gammainc(alpha[:, None], beta * lo)
 
 
+def soft_transport(lo: np.ndarray, hi: np.ndarray, length_x0: float) -> np.ndarray:
+    """Share of what is emitted in layer i (at its centre) absorbed in layer j: (L, L).
+
+    Forward exponential attenuation with mean free path ``length_x0`` (X0); ``lo``, ``hi`` are
+    the layer bounds in X0 along the axis, shape (L,). Gaps between layers (dead material)
+    absorb without being read out, and what passes the last layer leaks out, so rows sum to
+    less than 1.
+    """
+    mid = 0.5 * (lo + hi)
+    a = np.clip(lo[None, :] - mid[:, None], 0.0, None) / length_x0
+    b = np.clip(hi[None, :] - mid[:, None], 0.0, None) / length_x0
+    return np.exp(-a) - np.exp(-b)
+
+
 def primary_track(
     detector: Detector, length_x0: np.ndarray, cos_theta: float
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -185,7 +201,8 @@ def em_deposits(
 ) -> list[LayerDeposits]:
     """Layer deposits of N EM showers (electron/positron/photon).
 
-    Returns [core, halo, early component, primary track], each with arrays (N, L).
+    Returns [core, halo, early component, primary track], each with arrays (N, L), plus the
+    soft-photon component when the detector's tune has ``soft_fraction > 0``.
     """
     stack, tune = detector.em_stack, detector.tune
     e_mev = np.asarray(energy_mev, dtype=float)
@@ -214,18 +231,33 @@ def em_deposits(
     # absorption length in series); CDF 1 - e^(-x) (1 + x), x = t / early_x0
     x_lo, x_hi = d_lo / tune.early_x0, d_hi / tune.early_x0
     early = tune.early_fraction * (np.exp(-x_lo) * (1 + x_lo) - np.exp(-x_hi) * (1 + x_hi))
-    true = e_shower * (main + early)
+    # soft component: a share of the main part is carried forward by soft photons and
+    # deposited after an exponential attenuation length (forward transport between layers)
+    soft = np.zeros_like(main)
+    if tune.soft_fraction > 0:
+        soft = tune.soft_fraction * (main @ soft_transport(lo, hi, tune.soft_x0))
+        main = (1.0 - tune.soft_fraction) * main
+    true = e_shower * (main + early + soft)
     scale = detector.em_scale[None, :]
     if tune.constant_term > 0:
         scale = scale * np.clip(1.0 + tune.constant_term * rng.standard_normal((n, 1)), 0.0, None)
-    visible = sampling_smear(true, detector.c_s, rng) * scale
+    smeared = sampling_smear(true, detector.c_s, rng)
+    visible = smeared * scale
+    soft_share = np.divide(soft, main + early + soft, out=np.zeros_like(main),
+                           where=(main + early + soft) > 0)  # fmt: skip
+    soft_e = visible * soft_share
+    visible = visible - soft_e
 
     # spots: the main part follows the GFlash spot profile, the early part its own profile;
     # spots carry equal energies within a layer
     ts, a_s = spot_profile(t_max, alpha, stack)
     spot_main = (1.0 - tune.early_fraction) * layer_fractions(a_s, ts, d_lo, d_hi)
     per_shower = tune.spot_factor * n_spots(e_gev, stack)[:, None]
-    spots = stochastic_round(per_shower * (spot_main + early), rng)
+    mean_spots = per_shower * (spot_main + early)
+    if tune.spots_follow_signal:
+        # the sampling fluctuation is one of the number of tracks crossing the active layers
+        mean_spots = mean_spots * np.divide(smeared, true, out=np.ones_like(true), where=true > 0)
+    spots = stochastic_round(mean_spots, rng)
     spots = np.where(visible > 0, np.maximum(spots, 1), 0)
     early_share = np.divide(early, main + early, out=np.zeros_like(main), where=(main + early) > 0)
     early_k = rng.binomial(spots, np.clip(early_share, 0.0, 1.0))
@@ -250,9 +282,17 @@ def em_deposits(
     ones = np.ones((n, n_layers))
     early_r = np.broadcast_to(tune.early_radius_rm * rm, (n, n_layers))
     track_r = np.full((n, n_layers), max(tune.track_radius_mm, TRACK_RADIUS_MM))
-    return [
+    out = [
         LayerDeposits(visible * (1.0 - share), spots - wide_k, p, r_core * rm, r_tail * rm),
         LayerDeposits(visible * share, halo_k, ones, halo_r, halo_r),
         LayerDeposits(early_e, early_k, ones, early_r, early_r),
         LayerDeposits(track_vis, TRACK_SPOTS * (track_vis > 0), ones, track_r, track_r),
     ]
+    if tune.soft_fraction > 0:
+        # many small deposits: their number follows the soft energy (soft_spot_mev each)
+        soft_k = stochastic_round(soft_e / tune.soft_spot_mev, rng)
+        soft_k = np.where(soft_e > 0, np.maximum(soft_k, 1), 0)
+        growth = ((1.0 + np.maximum(tau, 0.0)) / 2.0) ** tune.halo_growth
+        soft_r = tune.soft_radius_rm * rm * growth
+        out.append(LayerDeposits(soft_e, soft_k, ones, soft_r, soft_r))
+    return out
