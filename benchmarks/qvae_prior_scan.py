@@ -46,46 +46,6 @@ from qvae_prior_common import (
 )
 
 
-def refit_prior(
-    model, train, *, steps: int, draws: int, batch: int, sweeps: int, lr: float, seed: int
-) -> dict:
-    """Fit the trained prior further to the aggregate posterior of ``train`` with the encoder
-    and decoder frozen: persistent contrastive divergence (``batch`` persistent chains,
-    ``sweeps`` block-Gibbs sweeps per step, Adam at ``lr``) on ``draws`` hard posterior samples
-    per training shower, the chains clamped to each batch's energy codes. This is the same
-    gradient the prior gets during training (maximum likelihood of the posterior samples), only
-    without the encoder moving and with more steps and sweeps: it tells whether the prior's
-    shortfall is its training or its form. Returns the first and last moment mismatch."""
-    from caloforge.boltzmann import BlockGibbsSampler
-
-    latents = model.latents
-    bm = latents.machine
-    e = torch.as_tensor(np.asarray(train.incident_energies, dtype=np.float32)).reshape(-1, 1)
-    z = torch.cat([model.posterior_latents(train, seed=seed + d) for d in range(draws)])
-    e = e.repeat(draws, 1)
-    gen = torch.Generator().manual_seed(seed)
-    sampler = BlockGibbsSampler(n_sweeps=sweeps, persistent=True, num_threads=1)
-    opt = torch.optim.Adam(bm.parameters(), lr=lr)
-    mismatch = []
-    for step in range(steps):
-        idx = torch.randint(0, len(z), (batch,), generator=gen)
-        with torch.no_grad():
-            zm = sampler.sample(
-                bm, batch, seed=int(torch.randint(0, 2**31 - 1, (1,), generator=gen)),
-                clamp=latents.clamp(e[idx]),
-            )  # fmt: skip
-        loss = bm.energy(z[idx]).mean() - bm.energy(zm).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        if step in (0, steps - 1):
-            with torch.no_grad():
-                d = (z[idx].T @ z[idx] - zm.T @ zm) / batch
-                mismatch.append(float((d * (bm.coupling_mask + bm.coupling_mask.T)).abs().max()))
-    return {"steps": steps, "draws": draws, "batch": batch, "sweeps": sweeps, "lr": lr,
-            "max_coupler_moment_mismatch_first_last": mismatch}  # fmt: skip
-
-
 def shuffle_within_energy_bins(
     z: torch.Tensor, e: np.ndarray, free: np.ndarray, n_bins: int, seed: int
 ) -> torch.Tensor:
@@ -137,6 +97,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     from caloforge.evaluate.classifier import classifier_inputs
+    from caloforge.models.qvae_prior_refit import RefitSettings, refit_prior
     from caloforge.refsim import simulate
     from caloforge.refsim.version import REFSIM_VERSION
 
@@ -201,10 +162,11 @@ def main() -> None:
             continue
         refit = None
         if args.refit_prior > 0:
-            refit = refit_prior(
-                model, train, steps=args.refit_prior, draws=4, batch=1024,
-                sweeps=args.refit_sweeps, lr=args.refit_lr, seed=args.seed + 5,
+            settings = RefitSettings(
+                steps=args.refit_prior, sweeps=args.refit_sweeps, lr=args.refit_lr, draws=4,
+                batch=1024,
             )  # fmt: skip
+            refit = refit_prior(model, train, settings, seed=args.seed + 5)
             q = np.quantile(np.asarray(train.incident_energies), [0.125, 0.375, 0.625, 0.875])
             model.record_prior_diagnostics(seed=args.seed, energies=q)
             name = f"{name}+refit{args.refit_prior}"

@@ -58,6 +58,7 @@ from caloforge.models.vae_latents import (
     LatentSpace,
     thermometer_code,
 )
+from caloforge.seeding import derive_seed
 
 if TYPE_CHECKING:
     from caloforge.boltzmann import BoltzmannMachine
@@ -67,8 +68,20 @@ if TYPE_CHECKING:
 PRIOR_SWEEPS_KEY = "prior_sweeps"
 #: model.json state key of the summary of the diagnostics measured at the end of training
 PRIOR_DIAGNOSTICS_KEY = "prior_diagnostics"
+#: model.json state key of the summary of the prior's refit phase (option prior_refit_steps)
+PRIOR_REFIT_KEY = "prior_refit"
+#: optimizer-file prefix of the trained prior's parameters kept when the prior is refitted
+TRAINED_PRIOR = "trained_prior"
 #: incident energies (MeV) whose codes clamp the prior in diagnostics when none are given
 DEFAULT_DIAGNOSTIC_ENERGIES = (1e3, 1e4, 1e5, 1e6)
+
+
+def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """The tensors and the metadata of a safetensors file."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as f:
+        return {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata() or {})
 
 
 def energy_feature(e_inc: torch.Tensor) -> torch.Tensor:
@@ -247,6 +260,17 @@ class QVAEConfig(ModelConfig):
     #: sweeps from a fresh start at generation for checkpoints without a measured count
     #: (training measures the prior's mixing at its end and stores the count it needs)
     gibbs_sweeps_sample: int = option(32, min=1)
+    #: after the last epoch, fit the prior further to the encoder's aggregate posterior on the
+    #: training showers (encoder and decoder frozen) for this many persistent-contrastive-
+    #: divergence updates; 0: off (:mod:`caloforge.models.qvae_prior_refit`). The trained
+    #: prior is kept in the optimizer file, so a resumed run continues from it, not from the refit
+    prior_refit_steps: int = option(0, min=0)
+    #: Gibbs sweeps per refit update, the refit's Adam learning rate, hard posterior samples
+    #: per training shower and samples (= persistent chains) per update
+    prior_refit_sweeps: int = option(20, min=1)
+    prior_refit_lr: float = option(3e-3, min=0, min_exclusive=True)
+    prior_refit_draws: int = option(4, min=1)
+    prior_refit_batch: int = option(1024, min=1)
     #: measure the prior's diagnostics (and the Gibbs sweeps it needs) at the end of training
     diagnose_prior: bool = True
     #: chains and recorded sweeps of that measurement (and of ``describe --prior``); the KL's
@@ -315,6 +339,8 @@ class QVAE(Generator):
             if o.prior == "boltzmann"
             else GaussianLatents(int(o.units_per_partition))
         )
+        #: the prior's parameters before the refit phase (empty: not refitted in this process)
+        self._trained_prior: dict[str, torch.Tensor] = {}
         sp = self.latents
         self.encoder = HierarchicalEncoder(
             2 * n_vox, int(o.hidden), sp.level_sizes, sp.stats_per_unit
@@ -493,10 +519,39 @@ class QVAE(Generator):
         """With the Boltzmann prior and the option ``diagnose_prior``: measure the trained
         prior's diagnostics, store the Gibbs sweep count it needs (``state["prior_sweeps"]``)
         and a summary in ``model.json`` and re-commit the checkpoint set with them."""
-        if self.latents.takes_sampler and self.options.diagnose_prior:
+        if not self.latents.takes_sampler:
+            return
+        o = self.options
+        if o.prior_refit_steps > 0:
+            self.refit_prior(train, seed=seed)
+        if o.diagnose_prior:
             e = np.asarray(train.incident_energies, dtype=np.float64).reshape(-1)
             energies = np.quantile(e, [0.125, 0.375, 0.625, 0.875])
             self.record_prior_diagnostics(seed=seed, energies=energies, out_dir=out_dir)
+        elif o.prior_refit_steps > 0 and out_dir is not None:
+            self._recommit(Path(out_dir))
+
+    def refit_prior(self, train: Showers, *, seed: int) -> dict[str, Any]:
+        """The refit phase (option ``prior_refit_steps``): fit the prior further to the
+        aggregate posterior of ``train`` with :func:`~caloforge.models.qvae_prior_refit.
+        refit_prior`, keep the trained prior's parameters for resuming and store the refit's
+        summary in ``state["prior_refit"]``."""
+        from caloforge.models.qvae_prior_refit import RefitSettings
+        from caloforge.models.qvae_prior_refit import refit_prior as run_refit
+
+        o = self.options
+        settings = RefitSettings(
+            steps=int(o.prior_refit_steps),
+            sweeps=int(o.prior_refit_sweeps),
+            lr=float(o.prior_refit_lr),
+            draws=int(o.prior_refit_draws),
+            batch=int(o.prior_refit_batch),
+        )
+        machine = self.latents.boltzmann(self.model_name).machine
+        self._trained_prior = {k: v.detach().cpu().clone() for k, v in machine.state_dict().items()}
+        summary = run_refit(self, train, settings, seed=derive_seed(seed, "prior_refit"))
+        self.state[PRIOR_REFIT_KEY] = summary
+        return summary
 
     def record_prior_diagnostics(
         self,
@@ -531,16 +586,37 @@ class QVAE(Generator):
         return diag
 
     def _recommit(self, out_dir: Path) -> None:
-        """Write the checkpoint set again with the updated model.json; the optimizer file (if
-        any) keeps its bytes, so ``--resume`` still continues exactly."""
+        """Write the checkpoint set again with the current weights and model.json. The optimizer
+        file (if any) keeps its bytes, plus the trained prior after a refit phase, so
+        ``--resume`` still continues exactly."""
+        from safetensors.torch import save_file
+
         from caloforge.models.checkpoint import OPTIMIZER_FILE, commit_set
 
         writers = self._writers()
         opt = out_dir / OPTIMIZER_FILE
-        if opt.exists():
+        if opt.exists() and self._trained_prior:
+            # a refitted prior: the optimizer file also keeps the trained prior to resume from
+            tensors, meta = _read_safetensors(opt)
+            tensors.update(
+                {f"train.{TRAINED_PRIOR}.{k}": v for k, v in self._trained_prior.items()}
+            )
+            writers[OPTIMIZER_FILE] = lambda p: save_file(tensors, str(p), metadata=meta)
+        elif opt.exists():
             data = opt.read_bytes()
             writers[OPTIMIZER_FILE] = lambda p: Path(p).write_bytes(data)
         commit_set(out_dir, writers)
+
+    def _load_resume_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Put back the persistent chains and, after a refit phase, the trained prior: a
+        resumed run continues from what training left, exactly as an uninterrupted run."""
+        prefix = f"{TRAINED_PRIOR}."
+        trained = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+        if trained:
+            machine = self.latents.boltzmann(self.model_name).machine
+            machine.load_state_dict(trained)
+            self.state.pop(PRIOR_REFIT_KEY, None)
+        self.latents.load_chain_tensors(tensors)
 
     # ------------------------------------------------------------------ capabilities
     @property
@@ -671,7 +747,7 @@ class QVAE(Generator):
             loss_names=("loss", "bce", "nll", "kl"),
             validate=validate,
             resume_tensors=self.latents.chain_tensors,
-            load_resume_tensors=self.latents.load_chain_tensors,
+            load_resume_tensors=self._load_resume_tensors,
         )
 
     @torch.no_grad()
