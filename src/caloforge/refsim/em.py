@@ -8,9 +8,9 @@ variance c_S^2 Delta E, GeV). The layer energy is shared by spots whose number f
 parametrized N_spots and the spot longitudinal profile; spots spread laterally with the
 core/tail radial profile, which depends on the depth tau = t/T, the energy and the material.
 Photons first convert after an exponential depth of mean 9/7 X0. Energy beyond the last layer
-is longitudinal leakage. refsim 3 (candidate) adds a soft-photon component: a share of the
-profile carried forward by exponentially attenuated soft photons, deposited in many small, wide
-spots. Formulas and constants: docs/refsim.md.
+is longitudinal leakage. Since refsim 3 a soft-photon component (on in the ds2/ds3 presets)
+carries a share of the profile forward by exponentially attenuated soft photons, deposited in
+many small, wide spots. Formulas and constants: docs/refsim.md.
 """
 
 from __future__ import annotations
