@@ -2,14 +2,14 @@
 
     python benchmarks/refsim_fit.py ds2 [--n 2000] [--maxfev 300]
     python benchmarks/refsim_fit.py ds1 [--n 2000] [--maxfev 200]
-    python benchmarks/refsim_fit.py ds2-v3 [--n 2000] [--maxfev 250]   (refsim 3 candidate)
+    python benchmarks/refsim_fit.py ds2-v3 [--n 2000] [--maxfev 250]   (refsim 3)
 
 Minimises, with scipy's Nelder-Mead on a fixed seed (common random numbers), a chi-square-like
 distance between the simulated and the real statistics (../shared/physics/geant4-stats, copied
 into caloforge/refsim/geant4_stats): for ds2, the response mean/std, the means and stds of the
 logit u_i of layers 0-30 (scaled by the "Done when" tolerances 0.5 and 30 %) and the mean
 absolute per-voxel mean-logit difference; for ds1, the response means and the typical layer
-shares of photons and pions. ``ds2-v3`` (the refsim 3 candidate) adds to the ds2 distance
+shares of photons and pions. ``ds2-v3`` (refsim 3) adds to the ds2 distance
 the real ds2 numbers of caloforge.refsim.external that the shared statistics do not hold
 (lit voxels of the lowest and highest E_inc quartile, empty (shower, layer) pairs, empty last
 layer, the MeV-weighted ring profile) and fits the soft-photon component with the parameters
@@ -63,7 +63,7 @@ LATERAL = (
     "halo_growth",
     "early_radius_rm",
 )
-#: refsim 3 candidate: the soft-photon component and what it trades off against
+#: refsim 3: the soft-photon component and what it trades off against
 DS2_V3_PARAMS = (
     ("soft_fraction", 0.03, 0.0, 0.2),
     ("soft_x0", 5.0, 2.0, 12.0),

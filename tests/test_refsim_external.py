@@ -1,7 +1,7 @@
 """refsim against Geant4 numbers that the shared statistics do not hold (docs/refsim.md).
 
 Only quantities where the external number is solid *and* refsim agrees are pinned here. refsim 3
-(candidate) adds the low-energy lit-voxel count, the empty (shower, layer) pairs, the empty last
+adds the low-energy lit-voxel count, the empty (shower, layer) pairs, the empty last
 layer and the correlation of E_tot with the lit count at low energy, which refsim 2 missed (each
 test says by how much refsim 2 failed it). The radial tail beyond 18.6 mm is still off and
 listed in docs/refsim.md and printed by benchmarks/refsim_physics_checks.py, not tested.
@@ -124,7 +124,7 @@ def test_lit_voxels_of_low_energy_showers_match_real_ds2(ds2_loguniform):
     # Standard error of a median ~ 1.2533 sigma / sqrt(n): sigma ~ 70 voxels, so ~3.9 for the
     # ~500 simulated showers and ~1.2 for the real 5026 (same spread assumed). Allowance 5 % of
     # the real median (8 voxels), as for the energetic quartile: tolerance ~25. refsim 2 was
-    # 17 % low (137, off by 29) and fails; the refsim 3 candidate is within 4 %.
+    # 17 % low (137, off by 29) and fails; refsim 3 is within 4 %.
     se = 1.2533 * low.std() * np.sqrt(1 / len(low) + 1 / 5026)
     assert abs(np.median(low) - real) < 0.05 * real + 4 * se
 
