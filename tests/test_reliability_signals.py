@@ -77,3 +77,35 @@ def test_an_inherited_ignore_is_respected():
             assert signal.getsignal(signal.SIGTERM) is signals._handler
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_a_signal_inside_a_deferred_section_is_raised_when_it_ends():
+    done = []
+    with pytest.raises(Interrupted) as info, signals.handled():
+        with signals.deferred():
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(10**6):  # the handler runs here, at a bytecode boundary
+                pass
+            done.append("recorded")  # still runs: the section is not cut
+        done.append("after")  # never runs: Interrupted comes at the end of the section
+    assert done == ["recorded"]
+    assert info.value.exit_code == 143
+
+
+def test_claim_output_interrupted_while_taking_the_lock_leaves_no_lock_file(tmp_path, monkeypatch):
+    """The race CI once hit: SIGTERM between creating ``.<name>.lock`` and registering it."""
+    from caloforge import outputs
+
+    real = outputs._acquire
+
+    def acquire_then_signal(final, what):
+        real(final, what)
+        os.kill(os.getpid(), signal.SIGTERM)  # lands before claim_output records the lock
+        for _ in range(10**6):
+            pass
+
+    monkeypatch.setattr(outputs, "_acquire", acquire_then_signal)
+    with pytest.raises(Interrupted), signals.handled():
+        with outputs.atomic_file(tmp_path / "g.h5") as tmp:
+            tmp.write_bytes(b"x")
+    assert outputs.leftovers(tmp_path) == [] and list(tmp_path.iterdir()) == []

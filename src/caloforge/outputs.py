@@ -19,7 +19,10 @@ directory, timing tables) goes through three steps:
    (see :mod:`caloforge.signals`), a full disk.
 
 Every problem raises :class:`~caloforge.errors.OutputError` with one sentence. This module uses
-the standard library only, so the CLI can run the checks before importing torch or h5py.
+the standard library only (and :mod:`caloforge.signals`, which does too), so the CLI can run the
+checks before importing torch or h5py. Creating a lock or temporary file and recording it for
+clean-up happen in one :func:`caloforge.signals.deferred` section, so an interrupt cannot fall
+between the two.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from caloforge import signals
 from caloforge.errors import OutputError
 
 PathLike = str | os.PathLike
@@ -266,27 +270,26 @@ def claim_output(
         try:
             yield Path(path)
         finally:
-            with _HELD_LOCK:
+            with signals.deferred(), _HELD_LOCK:
                 _release(final)
         return
     check_output(path, kind=kind, inputs=inputs, marker=marker, replace=replace, what=what)
     created = _make_parents(final.parent)
     if kind == "dir" and not final.exists():
         created.append(final)  # made by the block; removed again if it fails leaving it empty
+    acquired = ok = False
     try:
-        with _HELD_LOCK:
-            _acquire(final, what)
-    except BaseException:
-        _remove_empty(created)
-        raise
-    _remove_stale(final)
-    ok = False
-    try:
+        with signals.deferred():  # the lock file exists only while `acquired` says so
+            with _HELD_LOCK:
+                _acquire(final, what)
+            acquired = True
+        _remove_stale(final)
         yield Path(path)
         ok = True
     finally:
-        with _HELD_LOCK:
-            _release(final)
+        if acquired:
+            with signals.deferred(), _HELD_LOCK:
+                _release(final)
         if not ok:
             _remove_empty(created)
 
@@ -351,19 +354,24 @@ def atomic_file(
     """
     final = Path(path)
     with claim_output(final, kind="file", inputs=inputs, what=what):
-        fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
-        os.close(fd)
-        tmp_path = Path(tmp)
+        tmp_path: Path | None = None
         try:
+            with signals.deferred():  # the file exists only once tmp_path names it
+                fd, tmp = tempfile.mkstemp(
+                    prefix=f".{final.name}.", suffix=".tmp", dir=final.parent
+                )
+                os.close(fd)
+                tmp_path = Path(tmp)
             os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; use the usual mode
             yield tmp_path
             _fsync_path(tmp_path)
             os.replace(tmp_path, final)
             _fsync_path(final.parent)
         except BaseException as exc:
-            with contextlib.suppress(OSError):
-                tmp_path.unlink()
-            _raise_naming(exc, final, tmp_path)
+            if tmp_path is not None:
+                with contextlib.suppress(OSError):
+                    tmp_path.unlink()
+            _raise_naming(exc, final, tmp_path or final)
             raise
 
 
@@ -408,14 +416,19 @@ def atomic_dir(
     any exception it is removed and ``path`` is untouched."""
     final = Path(path)
     with claim_output(final, kind="dir", inputs=inputs, marker=marker, what=what):
-        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+        tmp: Path | None = None
         try:
+            with signals.deferred():  # the directory exists only once tmp names it
+                tmp = Path(
+                    tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+                )
             os.chmod(tmp, 0o777 & ~_umask())
             yield tmp
             commit_dir(tmp, final)
         except BaseException as exc:
-            shutil.rmtree(tmp, ignore_errors=True)
-            _raise_naming(exc, final, tmp)
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
+            _raise_naming(exc, final, tmp or final)
             raise
 
 

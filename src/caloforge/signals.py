@@ -26,13 +26,22 @@ from collections.abc import Iterator
 
 from caloforge.errors import Interrupted
 
-_state: dict = {"signum": None, "lost": False, "installed": False}
+_state: dict = {
+    "signum": None,
+    "lost": False,
+    "installed": False,
+    "deferring": 0,
+    "pending": False,
+}
 
 
 def _handler(signum, frame) -> None:
     if _state["signum"] is not None:
         return  # already unwinding: let the clean-up finish
     _state["signum"] = signum
+    if _state["deferring"]:
+        _state["pending"] = True  # raised when the critical section ends (see deferred)
+        return
     raise Interrupted(signum)
 
 
@@ -55,7 +64,7 @@ def handled() -> Iterator[None]:
         return
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     hook = sys.unraisablehook
-    _state.update(signum=None, lost=False, installed=True)
+    _state.update(signum=None, lost=False, installed=True, deferring=0, pending=False)
     for sig, handler in previous.items():
         if handler is not signal.SIG_IGN:  # ignored by the caller (nohup, `cmd &`): keep it so
             signal.signal(sig, _handler)
@@ -67,6 +76,24 @@ def handled() -> Iterator[None]:
             signal.signal(sig, handler)
         sys.unraisablehook = hook
         _state["installed"] = False
+
+
+@contextlib.contextmanager
+def deferred() -> Iterator[None]:
+    """A critical section: a signal arriving inside the block is held and raised as
+    :class:`Interrupted` when the outermost such block ends.
+
+    For the few statements that create something on disk and record that they did (a lock file
+    and its registration, a temporary file and the name its clean-up removes): an interrupt
+    between the two would leave the file behind."""
+    _state["deferring"] += 1
+    try:
+        yield
+    finally:
+        _state["deferring"] -= 1
+        if not _state["deferring"] and _state["pending"]:
+            _state["pending"] = False
+            raise Interrupted(_state["signum"])
 
 
 def check() -> None:

@@ -18,14 +18,28 @@ The QVAE runs it when its option ``prior_refit_steps`` is above 0
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import torch
 
 if TYPE_CHECKING:
     from caloforge.io import Showers
-    from caloforge.models.qvae import QVAE
+    from caloforge.models.vae_latents import LatentSpace
+
+
+class PosteriorModel(Protocol):
+    """What :func:`refit_prior` needs of a model: its latent space (with a Boltzmann prior)
+    and hard posterior samples. :class:`caloforge.models.qvae.QVAE` is one; the protocol keeps
+    this module from importing the model that calls it."""
+
+    @property
+    def model_name(self) -> str: ...
+
+    @property
+    def latents(self) -> LatentSpace: ...
+
+    def posterior_latents(self, showers: Showers, *, seed: int) -> torch.Tensor: ...
 
 
 @dataclass(frozen=True)
@@ -48,7 +62,7 @@ class RefitSettings:
 
 
 def refit_prior(
-    model: QVAE, showers: Showers, settings: RefitSettings, *, seed: int
+    model: PosteriorModel, showers: Showers, settings: RefitSettings, *, seed: int
 ) -> dict[str, Any]:
     """Fit ``model``'s Boltzmann prior further to the aggregate posterior of ``showers``.
 
@@ -98,4 +112,4 @@ def refit_prior(
     return {**asdict(s), "seed": int(seed), "max_coupler_moment_mismatch_first_last": mismatch}
 
 
-__all__ = ["RefitSettings", "refit_prior"]
+__all__ = ["PosteriorModel", "RefitSettings", "refit_prior"]
