@@ -9,8 +9,10 @@ Ctrl-C, 143 for SIGTERM).
 
 An exception raised by a signal handler is lost when the signal arrives while Python runs a
 finaliser (``__del__``, a weakref callback): Python prints "Exception ignored ..." and carries
-on. The hook installed here drops that message and remembers the signal; the writers' loops
-call :func:`check` between chunks, which raises it again, so the run still stops.
+on. The hook installed here drops that message and delivers the signal to the main thread once
+more (``_thread.interrupt_main`` from a timer thread a few milliseconds later), so
+:class:`Interrupted` is raised outside the finaliser, whatever the command is doing; the
+writers' loops also call :func:`check` between chunks.
 
 Further signals while the run is already unwinding are ignored, so a second Ctrl-C cannot cut
 the clean-up short (SIGKILL still can; see ``caloforge.parallel`` for the workers in that case).
@@ -18,6 +20,7 @@ the clean-up short (SIGKILL still can; see ``caloforge.parallel`` for the worker
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import signal
 import sys
@@ -36,19 +39,35 @@ _state: dict = {
 
 
 def _handler(signum, frame) -> None:
-    if _state["signum"] is not None:
+    if _state["signum"] is not None and not _state["lost"]:
         return  # already unwinding: let the clean-up finish
-    _state["signum"] = signum
+    if _state["signum"] is None:
+        _state["signum"] = signum
+    _state["lost"] = False  # a re-delivery of a signal lost in a finaliser ends here
+    signum = _state["signum"]
     if _state["deferring"]:
         _state["pending"] = True  # raised when the critical section ends (see deferred)
         return
     raise Interrupted(signum)
 
 
+#: delay before a signal lost in a finaliser is delivered again: long enough for the main thread
+#: to leave the finaliser (if it has not, the signal is lost and delivered again once more)
+_REDELIVER_S = 0.005
+
+
+def _redeliver() -> None:
+    """From a timer thread: make the main thread run the handler again, if still needed."""
+    if _state["installed"] and _state["lost"] and _state["signum"] is not None:
+        _thread.interrupt_main(_state["signum"])
+
+
 def _unraisable(hook):
     def quiet(unraisable) -> None:
         if isinstance(unraisable.exc_value, Interrupted | KeyboardInterrupt):
-            _state["lost"] = True  # raised inside a finaliser: check() raises it again
+            if _state["signum"] is not None:  # ours, raised inside a finaliser: deliver again
+                _state["lost"] = True
+                threading.Timer(_REDELIVER_S, _redeliver).start()
             return
         hook(unraisable)
 
@@ -85,7 +104,13 @@ def deferred() -> Iterator[None]:
 
     For the few statements that create something on disk and record that they did (a lock file
     and its registration, a temporary file and the name its clean-up removes): an interrupt
-    between the two would leave the file behind."""
+    between the two would leave the file behind.
+
+    Only the main thread defers (Python runs signal handlers there): a section in another thread
+    (figures written by a thread pool) must not swallow the main thread's interrupt."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     _state["deferring"] += 1
     try:
         yield
