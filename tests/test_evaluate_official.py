@@ -6,6 +6,12 @@ HighLevelFeatures.py, evaluate_plotting_helper.py; JetNet for FPD/KPD; scikit-le
 calibration) gave on them. The fixtures' README.md has the exact commands. Every number here is
 deterministic, so caloforge must reproduce it to 1e-6 relative (in practice exactly, as the
 arithmetic is the same); any change that moves one is caught.
+
+One exception is the CPU: the official numbers were computed on a machine without AVX-512, and
+numpy's float32 reductions (layer energies, centres of energy, widths) round differently, by
+about one unit in the last place, where it has AVX-512. The high-level features are therefore
+compared to float32 precision, and a layer-energy histogram, whose top edge is the reference's
+own maximum, can gain or lose that one shower at its edge; see ``_layer_energy_tolerance``.
 """
 
 from __future__ import annotations
@@ -40,6 +46,25 @@ def _close(ours, theirs, rel: float = REL) -> bool:
     return ours is not None and abs(ours - theirs) <= rel * max(abs(theirs), 1e-300)
 
 
+def _layer_energy_tolerance(n_reference: int, n_generated: int) -> float:
+    """Largest change of a separation power when one shower of each sample changes bin.
+
+    S = 1/2 sum_i (a_i - b_i)^2 / (a_i + b_i) over bin fractions a (generated) and b
+    (reference); |dS/da_i| and |dS/db_i| are at most 3/2, and moving one of N entries to
+    another bin (or out of range, renormalising the rest) changes the fractions by at most 2/N
+    in sum, so |Delta S| <= 3/N per moved shower. Observed on an AVX-512 machine: at most
+    0.77/N, only in E_layer features.
+    """
+    return 3.0 / n_reference + 3.0 / n_generated
+
+
+def _n_showers(path: Path) -> int:
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        return len(f["incident_energies"])
+
+
 @pytest.mark.parametrize("pair", sorted(OFFICIAL["pairs"]))
 def test_separation_powers_match_the_official_code(pair, tmp_path):
     spec = OFFICIAL["pairs"][pair]
@@ -51,10 +76,18 @@ def test_separation_powers_match_the_official_code(pair, tmp_path):
     official = spec["separation_power"]
     # the same set of numbers: every official one, and no caloforge extra among them
     assert set(m["separation_power"]) == set(official)
+    edge_tol = _layer_energy_tolerance(
+        _n_showers(FIXTURES / spec["reference"]), _n_showers(FIXTURES / spec["generated"])
+    )
     wrong = {
         k: (m["separation_power"][k], v)
         for k, v in official.items()
         if not _close(m["separation_power"][k], v)
+        and not (
+            k.startswith("E_layer_")
+            and v is not None
+            and abs(m["separation_power"][k] - v) <= edge_tol
+        )
     }
     assert not wrong, wrong
 
@@ -65,9 +98,14 @@ def test_high_level_vector_matches_the_official_code(pair):
     geo = get_geometry(GEOMETRY[spec["dataset"]])
     vec = stream_features(FIXTURES / spec["reference"], geo).features.high_level_vector()
     assert list(vec.shape) == spec["high_level_shape"]
-    np.testing.assert_allclose(vec[0], spec["high_level_reference_row0"], rtol=1e-12, atol=0)
-    np.testing.assert_allclose(
-        vec.sum(axis=0), spec["high_level_reference_column_sums"], rtol=1e-12, atol=1e-12
+    # float32 features: a CPU with AVX-512 rounds the reductions differently (seen: 1 ulp,
+    # 1.2e-7 relative); 1e-6 is 8 ulp, far below any change of definition or units. A column
+    # sum of signed features (centres of energy) cancels, so its tolerance is 1e-6 of the sum
+    # of absolute values, the size of the terms whose rounding it adds up
+    np.testing.assert_allclose(vec[0], spec["high_level_reference_row0"], rtol=1e-6, atol=1e-12)
+    column_sums = np.asarray(spec["high_level_reference_column_sums"])
+    np.testing.assert_array_less(
+        np.abs(vec.sum(axis=0) - column_sums), 1e-6 * np.abs(vec).sum(axis=0) + 1e-12
     )
 
 
@@ -177,13 +215,16 @@ def test_classifier_run_matches_the_official_script(run, tmp_path):
     )  # fmt: skip
     c = m["classifier"][mode]
     assert c["split"].startswith("official fractional split")
+    # the high-level inputs carry the CPU-dependent float32 rounding above (1 ulp), which the
+    # trained classifier passes on at the 1e-8 level (seen: 6.5e-9); raw voxels are exact
+    rel = 1e-6 if mode == "high" else 1e-9
     for key in ("auc", "jsd", "auc_uncalibrated"):
-        assert _close(c[key], run[key], 1e-9), (key, c[key], run[key])
+        assert _close(c[key], run[key], rel), (key, c[key], run[key])
     # the held-out scores are the official validation outputs, split by class
     hist = c["score_histogram"]
     val, lab = np.asarray(run["val_scores"]), np.asarray(run["val_labels"])
     assert sum(hist["reference"]) == int(lab.sum()) and sum(hist["generated"]) == int(
         (lab == 0).sum()
     )
-    assert hist["edges"][0] == pytest.approx(val.min(), rel=1e-9)
-    assert hist["edges"][-1] == pytest.approx(val.max(), rel=1e-9)
+    assert hist["edges"][0] == pytest.approx(val.min(), rel=rel)
+    assert hist["edges"][-1] == pytest.approx(val.max(), rel=rel)

@@ -257,7 +257,16 @@ def test_checkpoints_of_the_first_layout_load_and_generate_the_same(name):
         (LEGACY / name / "model.json").read_text()
     )
     expected = np.load(LEGACY / name / "expected_sample.npy")
-    np.testing.assert_array_equal(model.sample(np.array([2e3, 2e4, 9e4]), seed=3), expected)
+    sample = model.sample(np.array([2e3, 2e4, 9e4]), seed=3)
+    # On one machine a seeded sample is bit-identical ...
+    np.testing.assert_array_equal(model.sample(np.array([2e3, 2e4, 9e4]), seed=3), sample)
+    # ... but expected_sample.npy was written on another CPU, and float32 convolutions and
+    # matmuls take CPU-specific SIMD kernels (AVX2 vs AVX-512) that round differently: seen up
+    # to 3e-5 relative on the smallest gan3d voxels, 6e-7 on qvae. Loading the wrong weights,
+    # layout or normalisation moves values by orders of magnitude more; empty voxels must stay
+    # empty exactly.
+    np.testing.assert_array_equal(sample == 0, expected == 0)
+    np.testing.assert_allclose(sample, expected, rtol=1e-4, atol=1e-6 * np.abs(expected).max())
 
 
 def test_training_does_not_resume_from_the_first_layout(tmp_path):

@@ -61,6 +61,33 @@ def test_interrupt_inside_a_finaliser_is_not_lost_nor_printed(capsys):
     assert "Exception ignored" not in capsys.readouterr().err
 
 
+class _WrappingFinaliser:
+    """As h5py's dealloc of a file on a Python file object: the interrupt raised in a callback
+    comes out wrapped in another exception (seen in CI: SystemError from H5FD_fileobj_write)."""
+
+    def __del__(self) -> None:
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(10**6):
+                pass
+        except Interrupted as exc:
+            raise SystemError("returned a result with an exception set") from exc
+
+
+def test_an_interrupt_wrapped_inside_a_finaliser_is_not_lost_nor_printed(capsys):
+    reached = []
+    with pytest.raises(Interrupted) as info, signals.handled():
+        obj = _WrappingFinaliser()
+        del obj
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            pass
+        reached.append(True)
+    assert info.value.exit_code == 130
+    assert reached == []
+    assert "Exception ignored" not in capsys.readouterr().err
+
+
 def test_a_second_signal_does_not_cut_the_clean_up_short():
     cleaned = []
     with pytest.raises(Interrupted), signals.handled():

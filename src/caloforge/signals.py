@@ -9,7 +9,8 @@ Ctrl-C, 143 for SIGTERM).
 
 An exception raised by a signal handler is lost when the signal arrives while Python runs a
 finaliser (``__del__``, a weakref callback): Python prints "Exception ignored ..." and carries
-on. The hook installed here drops that message and delivers the signal to the main thread once
+on (also when the exception comes wrapped, as h5py reports an error of its Python file-object
+callbacks during a dealloc). The hook installed here drops that message and delivers the signal to the main thread once
 more (``_thread.interrupt_main`` from a timer thread a few milliseconds later), so
 :class:`Interrupted` is raised outside the finaliser, whatever the command is doing; the
 writers' loops also call :func:`check` between chunks.
@@ -62,9 +63,21 @@ def _redeliver() -> None:
         _thread.interrupt_main(_state["signum"])
 
 
+def _carries_interrupt(exc: BaseException | None) -> bool:
+    """Whether ``exc`` is an interrupt or was raised from one: a C extension that calls back
+    into Python (h5py's file-object driver in a dealloc) reports it wrapped in a SystemError."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, Interrupted | KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def _unraisable(hook):
     def quiet(unraisable) -> None:
-        if isinstance(unraisable.exc_value, Interrupted | KeyboardInterrupt):
+        if _carries_interrupt(unraisable.exc_value):
             if _state["signum"] is not None:  # ours, raised inside a finaliser: deliver again
                 _state["lost"] = True
                 threading.Timer(_REDELIVER_S, _redeliver).start()
