@@ -17,16 +17,33 @@ def train_or_load(
 ) -> tuple[object, float | None]:
     """Model ``name`` trained on ``train`` for ``minutes`` of wall time into ``run`` (epochs
     capped at 1000), or the one already there; returns it and the training seconds (None when
-    it was reused)."""
+    it was reused).
+
+    A run is reused only if ``<run>.request.json`` (written beside it after training) records
+    the same model, config, detector, seed, budget, training-set size and refsim version: a run
+    left by another request would otherwise be measured under this request's name."""
     from caloforge.geometry import get_geometry
     from caloforge.models import model_class
     from caloforge.models.base import load_generator
+    from caloforge.refsim.version import REFSIM_VERSION
 
+    request = {
+        "model": name, "config": config, "detector": detector, "seed": seed,
+        "minutes": minutes, "n_train": len(train), "refsim_version": REFSIM_VERSION,
+    }  # fmt: skip
+    request_file = run.with_name(run.name + ".request.json")
     if (run / "model.json").exists():
+        stored = json.loads(request_file.read_text()) if request_file.exists() else None
+        if stored != json.loads(json.dumps(request)):
+            raise SystemExit(
+                f"{run} holds a run of another request ({request_file.name} "
+                f"{'differs' if stored else 'is missing'}); remove it or choose another --out"
+            )
         return load_generator(run), None
     t0 = time.perf_counter()
     model = model_class(name)(get_geometry(detector), {"epochs": 1000, **config})
     model.fit(train, out_dir=run, seed=seed, max_minutes=minutes, progress=False)
+    write_json(request_file, request)
     return model, time.perf_counter() - t0
 
 

@@ -15,6 +15,7 @@ from caloforge.errors import CaloforgeError
 
 TOPOLOGIES = {
     "rbm-dense": make_topology("rbm-dense", 3),
+    "dense-4partite": make_topology("dense-4partite", 2),
     "chimera": make_topology("chimera", 4),
     "pegasus": make_topology("pegasus", 3),
 }

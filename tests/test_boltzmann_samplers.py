@@ -53,6 +53,7 @@ def machine(kind: str, n: int, seed: int = 0, scale: float = 0.8) -> BoltzmannMa
 
 BIPARTITE = machine("chimera", 5, seed=1)  # 10 units, 1024 states
 FOUR_PARTITE = machine("pegasus", 3, seed=2)  # 12 units, 4096 states
+DENSE_FOUR_PARTITE = machine("dense-4partite", 3, seed=4)  # 12 units, 54 couplers
 # strongly coupled: mean |W| = 1.66 (Pegasus 4x8) and 1.71 (Chimera 2x16); 3 Gibbs sweeps give
 # |z| = 349 and 160, 20 sweeps still |z| = 21 on the Pegasus one (measured)
 STRONG_PEGASUS = machine("pegasus", 8, seed=0, scale=2.0)
@@ -71,7 +72,11 @@ def assert_matches(samples: torch.Tensor, bm: BoltzmannMachine, beta: float = 1.
     assert check.passed, check.summary()
 
 
-@pytest.mark.parametrize("bm", [BIPARTITE, FOUR_PARTITE], ids=["bipartite", "four-partite"])
+@pytest.mark.parametrize(
+    "bm",
+    [BIPARTITE, FOUR_PARTITE, DENSE_FOUR_PARTITE],
+    ids=["bipartite", "four-partite", "dense-four-partite"],
+)
 @pytest.mark.parametrize(
     "sampler",
     [

@@ -19,7 +19,8 @@ MAX_DEGREE = {"chimera": 6, "pegasus": 15, "zephyr": 20}
 
 
 @pytest.mark.parametrize(
-    ("kind", "n_parts"), [("rbm-dense", 2), ("chimera", 2), ("pegasus", 4), ("zephyr", 4)]
+    ("kind", "n_parts"),
+    [("rbm-dense", 2), ("dense-4partite", 4), ("chimera", 2), ("pegasus", 4), ("zephyr", 4)],
 )
 def test_partitions_are_independent_sets_of_the_requested_size(kind, n_parts):
     topo = make_topology(kind, 32)
@@ -40,6 +41,16 @@ def test_dense_rbm_couples_every_visible_hidden_pair():
     assert topo.qubits is None
     assert topo.n_couplers == 25
     assert topo.mask[:5, 5:].all()
+
+
+def test_dense_four_partite_couples_every_pair_across_partitions():
+    topo = make_topology("dense-4partite", 5)
+    assert topo.qubits is None and topo.partition_sizes == (5, 5, 5, 5)
+    assert topo.n_couplers == 6 * 25  # 4 choose 2 partition pairs, 5 x 5 units each
+    part = topo.partition_of
+    across = part[:, None] != part[None, :]
+    assert torch.equal(topo.mask, across)
+    assert Topology.from_dict(topo.to_dict()).n_couplers == topo.n_couplers
 
 
 @pytest.mark.parametrize("kind", ["chimera", "pegasus", "zephyr"])

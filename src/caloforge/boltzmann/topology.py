@@ -14,7 +14,9 @@ From the chosen graph we pick ``n_per_partition`` qubits of every colour by grow
 region (see :func:`select_balanced_region`), so the units keep most of the hardware couplers
 between them, and the unit -> qubit map (:attr:`Topology.qubits`) places the machine on the QPU
 without any minor-embedding. ``"rbm-dense"`` is the plain bipartite RBM with every visible-hidden
-pair coupled and no qubits.
+pair coupled and no qubits; ``"dense-4partite"`` is its four-partition analogue, every pair of
+units in different partitions coupled (3/4 of all pairs, against 1/2 for the RBM), no qubits:
+the densest graph that block Gibbs still samples in four blocks.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import torch
 
 from caloforge.boltzmann.errors import BoltzmannError
 
-TOPOLOGY_KINDS = ("rbm-dense", "chimera", "pegasus", "zephyr")
+TOPOLOGY_KINDS = ("rbm-dense", "dense-4partite", "chimera", "pegasus", "zephyr")
 
 #: The hardware graph each annealer kind uses (the constructor call, for the record).
 HARDWARE_GRAPHS = {
@@ -51,7 +53,8 @@ class Topology:
             partition, so partition ``p`` is the slice ``offsets[p]:offsets[p+1]``.
         edges: (E, 2) int64 array of coupled unit pairs ``(i, j)`` with ``i < j``, sorted.
         qubits: annealer qubit label (linear index in the hardware graph) of every unit, or
-            ``None`` for a topology that is not a hardware graph (``"rbm-dense"``).
+            ``None`` for a topology that is not a hardware graph (``"rbm-dense"``,
+            ``"dense-4partite"``).
         graph: description of the hardware graph the qubits belong to ("" if none).
     """
 
@@ -177,8 +180,8 @@ def make_topology(kind: str, n_per_partition: int, *, seed: int = 0) -> Topology
     """Build a topology of ``kind`` with ``n_per_partition`` units in each partition.
 
     Args:
-        kind: ``"rbm-dense"`` or ``"chimera"`` (2 partitions), ``"pegasus"`` or ``"zephyr"``
-            (4 partitions).
+        kind: ``"rbm-dense"`` or ``"chimera"`` (2 partitions), ``"dense-4partite"``,
+            ``"pegasus"`` or ``"zephyr"`` (4 partitions).
         n_per_partition: units per partition (Chimera C16 allows up to 1024, Pegasus P16 up to
             1410, Zephyr Z(12,4) up to 1200).
         seed: picks where on the hardware graph the region of qubits is grown (seed 0 starts
@@ -196,6 +199,13 @@ def make_topology(kind: str, n_per_partition: int, *, seed: int = 0) -> Topology
         i, j = np.meshgrid(np.arange(n), np.arange(n, 2 * n), indexing="ij")
         edges = np.stack([i.ravel(), j.ravel()], axis=1)
         return Topology(kind, (n, n), edges, None, "", {"n_per_partition": n, "seed": seed})
+    if kind == "dense-4partite":
+        n = n_per_partition
+        part = np.repeat(np.arange(4), n)
+        i, j = np.triu_indices(4 * n, k=1)
+        keep = part[i] != part[j]
+        edges = np.stack([i[keep], j[keep]], axis=1).astype(np.int64)
+        return Topology(kind, (n,) * 4, edges, None, "", {"n_per_partition": n, "seed": seed})
 
     graph, colour_of, n_colours = _hardware_graph(kind)
     chosen = select_balanced_region(graph, colour_of, n_colours, n_per_partition, seed=seed)

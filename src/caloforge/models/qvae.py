@@ -14,7 +14,8 @@ The CaloQVAE / Calo4pQVAE design, in four parts:
   BCE on hits plus the Gaussian negative log-likelihood of the hit voxels' energies, summed over
   voxels. Generation samples both.
 * **Prior** -- a :class:`~caloforge.boltzmann.BoltzmannMachine` on a real annealer topology
-  (``rbm-dense``, ``chimera``: bipartite; ``pegasus``, ``zephyr``: four-partite). With
+  (``rbm-dense``, ``chimera``: bipartite; ``dense-4partite``, ``pegasus``, ``zephyr``:
+  four-partite). With
   ``condition_prior`` one partition is clamped to a thermometer code of log E_inc, so the prior
   itself is conditioned (the conditioned four-partite design). The KL term is
   -H(q) + <E(z)>_q - <E(z)>_model, the last from persistent block-Gibbs chains; its gradient
@@ -230,7 +231,7 @@ class QVAEConfig(ModelConfig):
 
     #: "gaussian" swaps the Boltzmann machine for a standard-normal prior (the baseline)
     prior: Literal["boltzmann", "gaussian"] = "boltzmann"
-    topology: Literal["rbm-dense", "chimera", "pegasus", "zephyr"] = "pegasus"
+    topology: Literal["rbm-dense", "dense-4partite", "chimera", "pegasus", "zephyr"] = "pegasus"
     units_per_partition: int = option(64, min=2)
     topology_seed: int = option(0, min=0)
     #: clamp one partition to a code of E_inc (four-partite topologies only)

@@ -175,7 +175,8 @@ class BoltzmannLatents(LatentSpace):
     """Binary latents whose prior is a Boltzmann machine on an annealer topology.
 
     Args:
-        topology: ``rbm-dense``, ``chimera`` (bipartite), ``pegasus``, ``zephyr`` (four-partite).
+        topology: ``rbm-dense``, ``chimera`` (bipartite), ``dense-4partite``, ``pegasus``,
+            ``zephyr`` (four-partite).
         units_per_partition: latent units per partition.
         topology_seed: where on the hardware graph the region of qubits is grown.
         condition: condition the prior on log E_inc through a clamped thermometer code.
