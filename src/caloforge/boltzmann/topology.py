@@ -202,9 +202,9 @@ def make_topology(kind: str, n_per_partition: int, *, seed: int = 0) -> Topology
     if kind == "dense-4partite":
         n = n_per_partition
         part = np.repeat(np.arange(4), n)
-        i, j = np.triu_indices(4 * n, k=1)
-        keep = part[i] != part[j]
-        edges = np.stack([i[keep], j[keep]], axis=1).astype(np.int64)
+        lo, hi = np.triu_indices(4 * n, k=1)
+        keep = part[lo] != part[hi]
+        edges = np.stack([lo[keep], hi[keep]], axis=1).astype(np.int64)
         return Topology(kind, (n,) * 4, edges, None, "", {"n_per_partition": n, "seed": seed})
 
     graph, colour_of, n_colours = _hardware_graph(kind)
