@@ -44,7 +44,10 @@ def main() -> None:
     held = simulate(args.detector, args.particle, args.energies, n=args.n, seed=args.seed)
     e = np.asarray(held.incident_energies, dtype=np.float64)
     zq = model.posterior_latents(held, seed=args.seed + 1).numpy()
-    model.set_sampler("gibbs", n_sweeps=50)
+    # at least the sweep count training measured for this prior (a slowly mixing prior sampled
+    # with fewer sweeps would show weaker correlations than it has)
+    sweeps = max(50, model.generation_sweeps)
+    model.set_sampler("gibbs", n_sweeps=sweeps)
     zp = model.latent_inputs(e, seed=args.seed + 2)[0].numpy()
     bm = model.prior
     free = model.latents.free_units
@@ -73,13 +76,19 @@ def main() -> None:
         off += k
     same &= upper
     noise = math.sqrt(2 / math.pi) / math.sqrt(args.n / args.bins) / math.sqrt(args.bins)
-    print(f"{args.run}: {len(free)} free units, {args.n} showers, {args.bins} energy bins")
+    print(
+        f"{args.run}: {len(free)} free units, {args.n} showers, {args.bins} energy bins, "
+        f"{sweeps} Gibbs sweeps for the prior"
+    )
     print(f"sampling-noise mean |corr| of independent units: {noise:.3f}")
     for name, mask in (
         ("coupled", coupled),
         ("uncoupled", upper & ~coupled & ~same),
         ("same partition", same),
     ):
+        if not mask.any():  # e.g. no uncoupled pair across partitions in a dense graph
+            print(f"{name:15s}      0 pairs")
+            continue
         print(
             f"{name:15s} {int(mask.sum()):6d} pairs: mean |corr| posterior "
             f"{np.abs(cq[mask]).mean():.3f}, prior {np.abs(cp[mask]).mean():.3f}; "
