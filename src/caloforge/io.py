@@ -511,36 +511,45 @@ class _GuardedFile:
         self._f = open(path, "w+b", buffering=0)  # noqa: SIM115 - closed by close()
         self.error: OSError | None = None
 
+    # HDF5 calls these from C: an interrupt raised inside one would become an HDF5 error or be
+    # dropped, so each runs shielded (the signal is delivered again right after; signals.py)
+
     def write(self, data) -> int:
-        if self.error is None and not self._f.closed:
-            try:
-                return self._f.write(data)
-            except OSError as exc:
-                self.error = exc
-        return len(memoryview(data))
+        with signals.shielded():
+            if self.error is None and not self._f.closed:
+                try:
+                    return self._f.write(data)
+                except OSError as exc:
+                    self.error = exc
+            return len(memoryview(data))
 
     def truncate(self, size: int | None = None) -> int:
-        if self.error is None and not self._f.closed:
-            try:
-                return self._f.truncate(size)
-            except OSError as exc:
-                self.error = exc
-        return 0 if size is None else size
+        with signals.shielded():
+            if self.error is None and not self._f.closed:
+                try:
+                    return self._f.truncate(size)
+                except OSError as exc:
+                    self.error = exc
+            return 0 if size is None else size
 
     # after close() (HDF5 may still flush an object it failed to close), reads see an empty
     # file and writes are dropped: the file is being removed anyway
 
     def read(self, size: int = -1) -> bytes:
-        return b"" if self._f.closed else self._f.read(size)
+        with signals.shielded():
+            return b"" if self._f.closed else self._f.read(size)
 
     def readinto(self, buffer) -> int:
-        return 0 if self._f.closed else self._f.readinto(buffer)
+        with signals.shielded():
+            return 0 if self._f.closed else self._f.readinto(buffer)
 
     def seek(self, offset: int, whence: int = 0) -> int:
-        return offset if self._f.closed else self._f.seek(offset, whence)
+        with signals.shielded():
+            return offset if self._f.closed else self._f.seek(offset, whence)
 
     def tell(self) -> int:
-        return 0 if self._f.closed else self._f.tell()
+        with signals.shielded():
+            return 0 if self._f.closed else self._f.tell()
 
     def flush(self) -> None:
         return None

@@ -10,9 +10,12 @@ Ctrl-C, 143 for SIGTERM).
 An exception raised by a signal handler is lost when the signal arrives while Python runs a
 finaliser (``__del__``, a weakref callback): Python prints "Exception ignored ..." and carries
 on (also when the exception comes wrapped, as h5py reports an error of its Python file-object
-callbacks during a dealloc). The hook installed here drops that message and delivers the signal to the main thread once
-more (``_thread.interrupt_main`` from a timer thread a few milliseconds later), so
-:class:`Interrupted` is raised outside the finaliser, whatever the command is doing; the
+callbacks during a dealloc). The hook installed here drops that message and delivers the
+signal to the main thread once more (``_thread.interrupt_main`` from a timer thread a few
+milliseconds later), so :class:`Interrupted` is raised outside the finaliser, whatever the
+command is doing. Python callbacks of C code are worse: h5py's file-object driver turns an
+exception raised inside one into its own error, or drops it, so those callbacks run
+:func:`shielded`, where a signal is not raised but delivered again in the same way. The
 writers' loops also call :func:`check` between chunks.
 
 Further signals while the run is already unwinding are ignored, so a second Ctrl-C cannot cut
@@ -36,6 +39,7 @@ _state: dict = {
     "installed": False,
     "deferring": 0,
     "pending": False,
+    "shielded": 0,
 }
 
 
@@ -46,6 +50,9 @@ def _handler(signum, frame) -> None:
         _state["signum"] = signum
     _state["lost"] = False  # a re-delivery of a signal lost in a finaliser ends here
     signum = _state["signum"]
+    if _state["shielded"]:  # inside a callback from C code that would swallow the exception
+        _lose()
+        return
     if _state["deferring"]:
         _state["pending"] = True  # raised when the critical section ends (see deferred)
         return
@@ -75,12 +82,17 @@ def _carries_interrupt(exc: BaseException | None) -> bool:
     return False
 
 
+def _lose() -> None:
+    """Record the signal as not yet raised and deliver it again a few milliseconds later."""
+    _state["lost"] = True
+    threading.Timer(_REDELIVER_S, _redeliver).start()
+
+
 def _unraisable(hook):
     def quiet(unraisable) -> None:
         if _carries_interrupt(unraisable.exc_value):
             if _state["signum"] is not None:  # ours, raised inside a finaliser: deliver again
-                _state["lost"] = True
-                threading.Timer(_REDELIVER_S, _redeliver).start()
+                _lose()
             return
         hook(unraisable)
 
@@ -96,7 +108,7 @@ def handled() -> Iterator[None]:
         return
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     hook = sys.unraisablehook
-    _state.update(signum=None, lost=False, installed=True, deferring=0, pending=False)
+    _state.update(signum=None, lost=False, installed=True, deferring=0, pending=False, shielded=0)
     for sig, handler in previous.items():
         if handler is not signal.SIG_IGN:  # ignored by the caller (nohup, `cmd &`): keep it so
             signal.signal(sig, _handler)
@@ -132,6 +144,21 @@ def deferred() -> Iterator[None]:
         if not _state["deferring"] and _state["pending"]:
             _state["pending"] = False
             raise Interrupted(_state["signum"])
+
+
+@contextlib.contextmanager
+def shielded() -> Iterator[None]:
+    """For Python code that C code calls back (h5py's file-object driver): a signal arriving
+    inside is not raised there, where the C caller would turn it into its own error or drop
+    it, but delivered again a few milliseconds later, outside (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _state["shielded"] += 1
+    try:
+        yield
+    finally:
+        _state["shielded"] -= 1
 
 
 def check() -> None:
