@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import warnings
 
+import dimod
 import numpy as np
 import pytest
 import torch
@@ -284,8 +285,8 @@ def test_qpu_sampler_programs_the_hardware_qubits_directly():
 
 def test_qpu_sampler_rejects_what_the_hardware_cannot_run():
     topo = FOUR_PARTITE.topology
-    with pytest.raises(CaloforgeError, match="has no qubit layout"):
-        QPUSampler(qpu=mock_qpu(topo)).sample(machine("rbm-dense", 2), 4, seed=0)
+    with pytest.raises(CaloforgeError, match="no minor-embedding of the 64-unit"):
+        QPUSampler(qpu=mock_qpu(topo)).sample(machine("dense-4partite", 16), 4, seed=0)
     broken = topo.qubits[0]
     with pytest.raises(CaloforgeError, match=r"qubit\(s\) of the topology .* not working"):
         QPUSampler(qpu=mock_qpu(topo, broken=[broken])).sample(FOUR_PARTITE, 4, seed=0)
@@ -296,6 +297,83 @@ def test_qpu_sampler_rejects_what_the_hardware_cannot_run():
         strong.bias.copy_(-strong.symmetric_couplings().sum(1) / 2)
     with pytest.raises(CaloforgeError, match="outside the QPU's j_range"):
         QPUSampler(qpu=mock_qpu(topo)).sample(strong, 4, seed=0)
+
+
+class _FreshTreeSampler(dimod.Sampler):
+    """Exact Boltzmann draws at beta = 1 (dwave-samplers' tree decomposition), seeded afresh on
+    every call so that repeated QPU calls give new reads; the 'anneal' of the mock QPU below."""
+
+    parameters = {"num_reads": []}
+    properties: dict = {}
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def sample(self, bqm, num_reads=1, **kwargs):
+        from dwave.samplers import TreeDecompositionSampler
+
+        self.calls += 1
+        return TreeDecompositionSampler().sample(
+            bqm, num_reads=num_reads, beta=1.0, marginals=False, seed=1000 + self.calls
+        )
+
+
+def mock_pegasus_qpu(substitute):
+    """A mock Advantage-like QPU: the whole Pegasus P4 graph, ``substitute`` as its anneal."""
+    from dwave.system.testing import MockDWaveSampler
+
+    return MockDWaveSampler(
+        topology_type="pegasus",
+        topology_shape=[4],
+        substitute_sampler=substitute,
+        parameter_warnings=False,
+    )
+
+
+def test_qpu_sampler_embeds_a_machine_without_qubits_and_keeps_its_distribution():
+    # the dense four-partite machine has no qubit layout: each unit becomes a chain of qubits.
+    # The mock QPU draws exact Boltzmann samples of the programmed (embedded) Ising model, so
+    # reads whose chains all agree follow the logical machine's distribution exactly; keeping
+    # only those must pass the moment check (a wrong unit -> chain map, a wrong split of h or J
+    # over a chain, or keeping broken reads would not)
+    tree = _FreshTreeSampler()
+    qpu = QPUSampler(1.0, qpu=mock_pegasus_qpu(tree), max_reads_per_call=4000)
+    samples = qpu.sample(DENSE_FOUR_PARTITE, N, seed=0)
+    assert_matches(samples, DENSE_FOUR_PARTITE)
+    emb = qpu.embedding
+    assert emb is not None and sorted(emb) == list(range(DENSE_FOUR_PARTITE.n_units))
+    assert max(len(c) for c in emb.values()) >= 2  # real chains, not a direct placement
+    from dwave.embedding import verify_embedding
+
+    graph = qpu.qpu.to_networkx_graph()
+    source = [tuple(map(int, e)) for e in DENSE_FOUR_PARTITE.topology.edges]
+    assert verify_embedding(emb, source, graph.edges())
+    # with the strongest chains j_range allows (1), some reads break and are dropped
+    assert qpu.unbroken_fraction is not None and 0.05 < qpu.unbroken_fraction < 1.0
+    qpu.sample(DENSE_FOUR_PARTITE, 8, seed=1)  # the embedding is found once per machine
+    assert qpu.embedding is emb
+
+
+def test_keeping_broken_chains_fails_the_same_check(monkeypatch):
+    # negative control: resolve broken chains by majority vote instead of discarding them (what
+    # an optimiser would do) and the draws are no longer the machine's distribution
+    import dwave.embedding.chain_breaks as chain_breaks
+
+    monkeypatch.setattr(chain_breaks, "discard", chain_breaks.majority_vote)
+    qpu = QPUSampler(1.0, qpu=mock_pegasus_qpu(_FreshTreeSampler()), max_reads_per_call=4000)
+    samples = qpu.sample(DENSE_FOUR_PARTITE, N, seed=0)
+    check = check_moments(DENSE_FOUR_PARTITE, samples, reference(DENSE_FOUR_PARTITE))
+    assert not check.passed, check.summary()
+
+
+def test_qpu_sampler_says_when_chains_break_too_often():
+    qpu = QPUSampler(
+        1.0, qpu=mock_pegasus_qpu(_FreshTreeSampler()), chain_strength=1e-3, max_calls=2
+    )
+    with pytest.raises(CaloforgeError, match=r"reads kept every chain unbroken .* raise chain"):
+        qpu.sample(DENSE_FOUR_PARTITE, 200, seed=0)
+    with pytest.raises(CaloforgeError, match="chain_strength must be a positive"):
+        QPUSampler(chain_strength=0.0)
 
 
 def test_qpu_without_credentials_says_how_to_configure(monkeypatch):

@@ -7,7 +7,8 @@ Every sampler answers ``sample(bm, n_samples, *, seed, clamp=None) -> (n_samples
 * :class:`SimulatedAnnealingSampler` ("sa"): dwave-samplers' Metropolis simulated annealing;
 * :class:`SimulatedQuantumAnnealingSampler` ("sqa"): dwave-samplers' path-integral Monte Carlo of
   a transverse-field anneal, stopped at a freeze-out point;
-* :class:`QPUSampler` ("qpu"): a D-Wave QPU through dwave-system (needs credentials);
+* :class:`QPUSampler` ("qpu"): a D-Wave QPU through dwave-system (needs credentials), directly
+  on the qubits of a hardware topology or minor-embedded for a dense one;
 * :class:`ExactSampler` ("exact"): exact draws by enumeration, for machines of <= 20 units;
 * :class:`ProductOfMarginalsSampler` ("marginals"): independent units with the machine's own
   (conditional) marginals, the product-of-marginals ablation of a prior.
@@ -310,20 +311,41 @@ class SimulatedQuantumAnnealingSampler(AnnealingSampler):
 class QPUSampler(AnnealingSampler):
     """A D-Wave quantum processing unit through ``dwave.system.DWaveSampler``.
 
-    The topology IS (a region of) the hardware graph, so unit i is programmed directly on qubit
-    ``topology.qubits[i]`` with no minor-embedding. The problem is sent with
-    ``auto_scale=False`` so the annealer sees exactly E / beta_eff; h and J must then lie inside
-    the QPU's ``h_range`` and ``j_range`` (an error names the worst coefficient otherwise; a larger
-    beta_eff shrinks them, at the price of a hotter effective distribution).
+    Two ways onto the hardware, chosen by the machine's topology:
+
+    * **direct** (``chimera``, ``pegasus``, ``zephyr``): the topology IS (a region of) the
+      hardware graph, so unit i is programmed on qubit ``topology.qubits[i]``, no embedding;
+    * **minor-embedded** (``rbm-dense``, ``dense-4partite``: no qubit layout): each unit becomes
+      a chain of qubits (a clique embedding from minorminer's ``busclique``, else
+      ``find_embedding``; found once per machine and QPU and kept in :attr:`embedding`). A
+      unit's field is split evenly over its chain, a coupling over the couplers between two
+      chains, and the qubits of a chain are tied by a ferromagnetic coupling of strength
+      ``chain_strength`` (``dwave.embedding.embed_bqm``). A read whose chains all agree has
+      exactly the energy of its logical state plus a constant, so keeping only those reads
+      (``chain_break_method=discard``) samples the same distribution as the logical machine
+      would at the annealer's temperature; reads with a broken chain are discarded and more are
+      requested until ``n_samples`` are kept. :attr:`unbroken_fraction` reports the share kept
+      in the last call.
+
+    The problem is sent with ``auto_scale=False`` so the annealer sees exactly E / beta_eff; h
+    and J, chains included, must then lie inside the QPU's ``h_range`` and ``j_range`` (an error
+    names the worst coefficient otherwise; a larger beta_eff shrinks them, at the price of a
+    hotter effective distribution).
 
     Args:
-        beta_eff: effective inverse temperature (calibrate with :func:`calibrate_beta`).
+        beta_eff: effective inverse temperature (calibrate with :func:`calibrate_beta`; an
+            embedded machine has its own, since chains change the annealer's dynamics).
         qpu: a dimod structured sampler (``DWaveSampler()``, or
             ``dwave.system.testing.MockDWaveSampler`` in tests); built on first use from the
             user's dwave-cloud-client configuration when None.
         solver: solver name or features for ``DWaveSampler(solver=...)`` when ``qpu`` is None.
         annealing_time: microseconds per anneal.
         max_reads_per_call: split larger requests into several QPU calls.
+        chain_strength: ferromagnetic coupling inside a chain (Ising units); None takes the
+            strongest the QPU's ``j_range`` allows (1 on an Advantage system).
+        embedding_seed: seed of the embedding search.
+        max_calls: give up (with an error saying why) after this many QPU calls for one request
+            when too few reads keep their chains unbroken.
 
     The QPU is not seeded: ``seed`` only orders the calls; QPU samples are not reproducible.
     """
@@ -338,13 +360,32 @@ class QPUSampler(AnnealingSampler):
         solver: str | dict | None = None,
         annealing_time: float = 20.0,
         max_reads_per_call: int = 1000,
+        chain_strength: float | None = None,
+        embedding_seed: int = 0,
+        max_calls: int = 100,
     ) -> None:
         super().__init__(beta_eff)
+        if chain_strength is not None and not (
+            chain_strength > 0 and math.isfinite(chain_strength)
+        ):
+            raise BoltzmannError(
+                f"chain_strength must be a positive finite number, got {chain_strength!r}"
+            )
+        if int(max_calls) < 1:
+            raise BoltzmannError(f"max_calls must be at least 1, got {max_calls!r}")
         self._qpu = qpu
         self.solver = solver
         self.annealing_time = float(annealing_time)
         self.max_reads_per_call = int(max_reads_per_call)
+        self.chain_strength = None if chain_strength is None else float(chain_strength)
+        self.embedding_seed = int(embedding_seed)
+        self.max_calls = int(max_calls)
         self._qubits: tuple[int, ...] | None = None
+        #: unit -> chain of qubits, for a machine without a qubit layout (None otherwise)
+        self.embedding: dict[int, tuple[int, ...]] | None = None
+        self._embedded_edges: tuple[tuple[int, int], ...] | None = None
+        #: share of the reads of the last embedded request whose chains were all unbroken
+        self.unbroken_fraction: float | None = None
 
     @property
     def qpu(self) -> Any:
@@ -374,12 +415,42 @@ class QPUSampler(AnnealingSampler):
         clamp: Mapping[int, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         if bm.topology.qubits is None:
-            raise BoltzmannError(
-                f"topology {bm.topology.kind!r} has no qubit layout; the QPU sampler needs a "
-                "chimera, pegasus or zephyr topology"
-            )
-        self._qubits = self._check_hardware(bm)
+            self._qubits = None
+            self._embed(bm)
+        else:
+            self.embedding = None
+            self._qubits = self._check_hardware(bm)
         return super().sample(bm, n_samples, seed=seed, clamp=clamp)
+
+    def _embed(self, bm: BoltzmannMachine) -> None:
+        """Find (once per machine graph) a minor-embedding of the machine into the QPU."""
+        edges = tuple((int(i), int(j)) for i, j in bm.topology.edges)  # i < j, sorted
+        if self.embedding is not None and self._embedded_edges == edges:
+            return
+        from minorminer import busclique, find_embedding  # installed with dwave-system
+
+        target = self.qpu.to_networkx_graph()
+        units = list(range(bm.n_units))
+        found: dict = {}
+        if target.graph.get("family") in ("chimera", "pegasus", "zephyr"):
+            found = busclique.find_clique_embedding(
+                units, target, seed=self.embedding_seed, use_cache=False
+            )
+        if not found:
+            import networkx as nx
+
+            source = nx.Graph()
+            source.add_nodes_from(units)
+            source.add_edges_from(edges)
+            found = find_embedding(source, target, random_seed=self.embedding_seed)
+        if not found or set(found) != set(units):
+            raise BoltzmannError(
+                f"no minor-embedding of the {bm.n_units}-unit {bm.topology.kind!r} machine into "
+                "this QPU's working graph was found; use fewer units or a chimera, pegasus or "
+                "zephyr topology"
+            )
+        self.embedding = {int(u): tuple(int(q) for q in found[u]) for u in units}
+        self._embedded_edges = edges
 
     def _check_hardware(self, bm: BoltzmannMachine) -> tuple[int, ...]:
         """The topology's qubits, once they and their couplers are checked on this QPU."""
@@ -408,6 +479,8 @@ class QPUSampler(AnnealingSampler):
     def sample_bqm(self, bqm: dimod.BinaryQuadraticModel, num_reads: int, seed: int) -> np.ndarray:
         if bqm.num_variables == 0:
             return np.empty((num_reads, 0), dtype=np.int8)
+        if self.embedding is not None and self._qubits is None:
+            return self._sample_embedded(bqm, num_reads)
         qubits = self._qubits
         if qubits is None:
             raise BoltzmannError("the QPU sampler maps a BQM only inside sample(bm, ...)")
@@ -415,11 +488,7 @@ class QPUSampler(AnnealingSampler):
             {v: qubits[_unit(v)] for v in bqm.variables}, inplace=False
         )
         self._check_ranges(hardware)
-        props = getattr(self.qpu, "properties", {})
-        low, high = props.get("num_reads_range", (1, self.max_reads_per_call))
-        per_call = max(int(low), min(self.max_reads_per_call, int(high)))
-        params = {"auto_scale": False, "annealing_time": self.annealing_time}
-        params = {k: v for k, v in params.items() if k in getattr(self.qpu, "parameters", params)}
+        _, per_call, params = self._read_params()
         chunks = []
         remaining = num_reads
         while remaining > 0:
@@ -428,6 +497,59 @@ class QPUSampler(AnnealingSampler):
             chunks.append(_record(sampleset, [qubits[_unit(v)] for v in bqm.variables])[:reads])
             remaining -= reads
         return np.concatenate(chunks)[:num_reads]
+
+    def _read_params(self) -> tuple[int, int, dict[str, Any]]:
+        """(min reads, max reads per call, sampling parameters the QPU accepts)."""
+        props = getattr(self.qpu, "properties", {})
+        low, high = props.get("num_reads_range", (1, self.max_reads_per_call))
+        per_call = max(int(low), min(self.max_reads_per_call, int(high)))
+        params = {"auto_scale": False, "annealing_time": self.annealing_time}
+        params = {k: v for k, v in params.items() if k in getattr(self.qpu, "parameters", params)}
+        return int(low), per_call, params
+
+    def _sample_embedded(self, bqm: dimod.BinaryQuadraticModel, num_reads: int) -> np.ndarray:
+        """Reads of the embedded problem, unembedded; reads with a broken chain are dropped."""
+        from dwave.embedding import chain_breaks, embed_bqm, unembed_sampleset
+
+        assert self.embedding is not None
+        embedding = {v: self.embedding[_unit(v)] for v in bqm.variables}
+        strength = self.chain_strength
+        if strength is None:
+            j_lo = getattr(self.qpu, "properties", {}).get("j_range", (-1.0, 1.0))[0]
+            strength = -float(j_lo) if math.isfinite(j_lo) and j_lo < 0 else 1.0
+        adjacency: dict[Any, set[Any]] = {q: set() for q in self.qpu.nodelist}
+        for a, b in self.qpu.edgelist:
+            adjacency[a].add(b)
+            adjacency[b].add(a)
+        hardware = embed_bqm(bqm, embedding, adjacency, chain_strength=strength)
+        self._check_ranges(hardware)
+        low, per_call, params = self._read_params()
+        variables = list(bqm.variables)
+        kept: list[np.ndarray] = []
+        n_kept = n_read = 0
+        last_share = self.unbroken_fraction or 1.0  # the previous request's, as a first guess
+        for _ in range(self.max_calls):
+            # ask for what is still missing, scaled up by the share of reads kept so far
+            share = max(n_kept, 1) / n_read if n_read else last_share
+            want = math.ceil(1.1 * (num_reads - n_kept) / share)
+            reads = max(low, min(per_call, want))
+            sampleset = self.qpu.sample(hardware, num_reads=reads, **params)
+            unembedded = unembed_sampleset(
+                sampleset, embedding, bqm, chain_break_method=chain_breaks.discard
+            )
+            n_read += int(sampleset.record.num_occurrences.sum())
+            if len(unembedded):
+                block = _record(unembedded, variables)
+                kept.append(block)
+                n_kept += len(block)
+            self.unbroken_fraction = n_kept / n_read
+            if n_kept >= num_reads:
+                return np.concatenate(kept)[:num_reads]
+        raise BoltzmannError(
+            f"only {n_kept} of {num_reads} reads kept every chain unbroken after "
+            f"{self.max_calls} QPU calls ({self.unbroken_fraction:.2%} of {n_read} reads); raise "
+            "chain_strength or beta_eff"
+        )
 
     def _check_ranges(self, bqm: dimod.BinaryQuadraticModel) -> None:
         props = getattr(self.qpu, "properties", {})
