@@ -354,6 +354,23 @@ def test_qpu_sampler_embeds_a_machine_without_qubits_and_keeps_its_distribution(
     assert qpu.embedding is emb
 
 
+def test_embedded_qpu_sampling_with_a_clamped_partition_is_conditional():
+    # a clamp fixes the spins of partition 3 in the logical model before it is embedded: the
+    # free units' chains must then follow the conditional distribution, row by row
+    bm = DENSE_FOUR_PARTITE
+    rows = torch.tensor([[1.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
+    which = torch.arange(N) % 2
+    qpu = QPUSampler(1.0, qpu=mock_pegasus_qpu(_FreshTreeSampler()), max_reads_per_call=4000)
+    samples = qpu.sample(bm, N, seed=13, clamp={3: rows[which]})
+    assert torch.equal(samples[:, bm.partitions[3]], rows[which])
+    for g in range(2):
+        # two rows tested: alpha / 2 each keeps the family-wise false alarm at 1e-4
+        check = check_moments(
+            bm, samples[which == g], reference(bm, clamp={3: rows[g]}), alpha=0.5e-4
+        )
+        assert check.passed, f"clamp row {g}: {check.summary()}"
+
+
 def test_keeping_broken_chains_fails_the_same_check(monkeypatch):
     # negative control: resolve broken chains by majority vote instead of discarding them (what
     # an optimiser would do) and the draws are no longer the machine's distribution
