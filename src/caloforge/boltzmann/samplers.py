@@ -383,7 +383,8 @@ class QPUSampler(AnnealingSampler):
         self._qubits: tuple[int, ...] | None = None
         #: unit -> chain of qubits, for a machine without a qubit layout (None otherwise)
         self.embedding: dict[int, tuple[int, ...]] | None = None
-        self._embedded_edges: tuple[tuple[int, int], ...] | None = None
+        self._embedded: tuple[int, tuple[tuple[int, int], ...]] | None = None  # (units, edges)
+        self._target: Any = None  # the QPU's working graph (networkx), found with the embedding
         #: share of the reads of the last embedded request whose chains were all unbroken
         self.unbroken_fraction: float | None = None
 
@@ -425,7 +426,7 @@ class QPUSampler(AnnealingSampler):
     def _embed(self, bm: BoltzmannMachine) -> None:
         """Find (once per machine graph) a minor-embedding of the machine into the QPU."""
         edges = tuple((int(i), int(j)) for i, j in bm.topology.edges)  # i < j, sorted
-        if self.embedding is not None and self._embedded_edges == edges:
+        if self.embedding is not None and self._embedded == (bm.n_units, edges):
             return
         from minorminer import busclique, find_embedding  # installed with dwave-system
 
@@ -450,7 +451,8 @@ class QPUSampler(AnnealingSampler):
                 "zephyr topology"
             )
         self.embedding = {int(u): tuple(int(q) for q in found[u]) for u in units}
-        self._embedded_edges = edges
+        self._embedded = (bm.n_units, edges)
+        self._target = target
 
     def _check_hardware(self, bm: BoltzmannMachine) -> tuple[int, ...]:
         """The topology's qubits, once they and their couplers are checked on this QPU."""
@@ -517,11 +519,7 @@ class QPUSampler(AnnealingSampler):
         if strength is None:
             j_lo = getattr(self.qpu, "properties", {}).get("j_range", (-1.0, 1.0))[0]
             strength = -float(j_lo) if math.isfinite(j_lo) and j_lo < 0 else 1.0
-        adjacency: dict[Any, set[Any]] = {q: set() for q in self.qpu.nodelist}
-        for a, b in self.qpu.edgelist:
-            adjacency[a].add(b)
-            adjacency[b].add(a)
-        hardware = embed_bqm(bqm, embedding, adjacency, chain_strength=strength)
+        hardware = embed_bqm(bqm, embedding, self._target, chain_strength=strength)
         self._check_ranges(hardware)
         low, per_call, params = self._read_params()
         variables = list(bqm.variables)
