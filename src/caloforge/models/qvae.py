@@ -12,7 +12,10 @@ The CaloQVAE / Calo4pQVAE design, in four parts:
 * **Decoder** -- conditioned on log E_inc; x = a * h: hit logits (is the voxel above
   threshold) and a Gaussian (mean, log-sigma) over the standardised logit energy, trained with
   BCE on hits plus the Gaussian negative log-likelihood of the hit voxels' energies, summed over
-  voxels. Generation samples both.
+  voxels. Generation samples both. With ``response_head`` the decoder also emits a Gaussian
+  over the logit of the shower's response E_dep / (s E_inc), trained by its likelihood; at
+  generation the sampled voxel energies are rescaled so that they sum to a response drawn from
+  it (the total energy is then modelled once, not as a sum of independent voxel draws).
 * **Prior** -- a :class:`~caloforge.boltzmann.BoltzmannMachine` on a real annealer topology
   (``rbm-dense``, ``chimera``: bipartite; ``dense-4partite``, ``pegasus``, ``zephyr``:
   four-partite). With
@@ -139,21 +142,39 @@ class Decoder(nn.Module):
 
     Returns (hit logits, energy mean, energy log-sigma). Sampling the energy instead of taking
     its mean keeps voxel fluctuations and avoids the bias of sigmoid(mean) < mean(sigmoid).
+    With ``response_head``, :meth:`response` gives a Gaussian (mean, log-sigma), each (N,), over
+    the logit of the shower's response E_dep / (s E_inc) (see :class:`ShowerCodec`).
     """
 
-    def __init__(self, n_latent: int, hidden: int, n_voxels: int) -> None:
+    def __init__(
+        self, n_latent: int, hidden: int, n_voxels: int, response_head: bool = False
+    ) -> None:
         super().__init__()
         self.body = mlp([n_latent + 1, hidden, 2 * hidden], final_act=True)
         self.hit = nn.Linear(2 * hidden, n_voxels)
         self.energy = nn.Linear(2 * hidden, n_voxels)
         # the width varies smoothly across voxels: a rank-32 head costs 1/16 of a full one
         self.log_sigma = nn.Sequential(nn.Linear(2 * hidden, 32), nn.Linear(32, n_voxels))
+        self.response_stats = nn.Linear(2 * hidden, 2) if response_head else None
 
     def forward(
         self, z: torch.Tensor, e_feat: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        h = self.body(torch.cat([z, e_feat], dim=1))
+        return self._heads(self.body(torch.cat([z, e_feat], dim=1)))
+
+    def _heads(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return self.hit(h), self.energy(h), self.log_sigma(h).clamp(LOG_SIGMA_MIN, LOG_SIGMA_MAX)
+
+    def with_response(
+        self, z: torch.Tensor, e_feat: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:meth:`forward`'s three heads plus the response's (mean, log-sigma), each (N,)."""
+        if self.response_stats is None:
+            raise RuntimeError("this decoder was built without a response head")
+        h = self.body(torch.cat([z, e_feat], dim=1))
+        stats = self.response_stats(h)
+        log_sigma = stats[:, 1].clamp(LOG_SIGMA_MIN, LOG_SIGMA_MAX)
+        return (*self._heads(h), stats[:, 0], log_sigma)
 
 
 class ShowerCodec(nn.Module):
@@ -201,6 +222,21 @@ class ShowerCodec(nn.Module):
         u = (torch.sigmoid(y * self.std + self.mean) - self.eps) / (1 - 2 * self.eps)
         return hits * u.clamp(0, 1) * self.scale * e_inc.reshape(-1, 1)
 
+    def response_logit(self, x: torch.Tensor, e_inc: torch.Tensor) -> torch.Tensor:
+        """(N, V) MeV -> (N,) logit of the response E_dep / (s E_inc), as the voxels' logits."""
+        return self._logit(x.sum(1, keepdim=True), e_inc).reshape(-1)
+
+    def rescale_to_response(
+        self, x: torch.Tensor, t: torch.Tensor, e_inc: torch.Tensor
+    ) -> torch.Tensor:
+        """Scale each shower x (N, V) MeV so that it deposits the response whose logit is t (N,);
+        a shower without a hit stays empty. No voxel exceeds s E_inc, since none exceeds the sum.
+        """
+        u = ((torch.sigmoid(t) - self.eps) / (1 - 2 * self.eps)).clamp(0, 1)
+        target = u.reshape(-1, 1) * self.scale * e_inc.reshape(-1, 1)
+        total = x.sum(1, keepdim=True)
+        return torch.where(total > 0, x * (target / total.clamp_min(1e-30)), x)
+
 
 class QVAEDecoderModule(nn.Module):
     """The deterministic generation path: (prior z, uniforms, normals, E_inc) -> (N, V) MeV.
@@ -221,6 +257,27 @@ class QVAEDecoderModule(nn.Module):
         hit_logits, mean, log_sigma = self.decoder(z, energy_feature(e_inc))
         hits = (uniform < torch.sigmoid(hit_logits)).to(mean.dtype)
         return self.codec.decode(hits, mean + torch.exp(log_sigma) * normal, e_inc)
+
+
+class QVAEResponseDecoderModule(QVAEDecoderModule):
+    """:class:`QVAEDecoderModule` with the response head: one more normal draw (N, 1) sets the
+    shower's response, and the voxel energies are rescaled to deposit it."""
+
+    def forward(  # type: ignore[override]
+        self,
+        z: torch.Tensor,
+        uniform: torch.Tensor,
+        normal: torch.Tensor,
+        response_normal: torch.Tensor,
+        e_inc: torch.Tensor,
+    ) -> torch.Tensor:
+        hit_logits, mean, log_sigma, r_mean, r_log_sigma = self.decoder.with_response(
+            z, energy_feature(e_inc)
+        )
+        hits = (uniform < torch.sigmoid(hit_logits)).to(mean.dtype)
+        x = self.codec.decode(hits, mean + torch.exp(log_sigma) * normal, e_inc)
+        t = r_mean + torch.exp(r_log_sigma) * response_normal.reshape(-1)
+        return self.codec.rescale_to_response(x, t, e_inc)
 
 
 @dataclass(frozen=True)
@@ -282,6 +339,9 @@ class QVAEConfig(ModelConfig):
     diagnose_chains: int = option(64, min=2)
     diagnose_sweeps: int = option(200, min=16)
     logit_eps: float = option(1e-6, min=0, max=0.5, min_exclusive=True, max_exclusive=True)
+    #: model the shower's response E_dep / E_inc with its own Gaussian head and rescale the
+    #: generated voxels to it (see the module docstring); off in checkpoints from before it
+    response_head: bool = False
 
 
 @dataclass(frozen=True)
@@ -346,7 +406,7 @@ class QVAE(Generator):
         self.encoder = HierarchicalEncoder(
             2 * n_vox, int(o.hidden), sp.level_sizes, sp.stats_per_unit
         )
-        self.decoder = Decoder(sp.n_latent, int(o.hidden), n_vox)
+        self.decoder = Decoder(sp.n_latent, int(o.hidden), n_vox, bool(o.response_head))
 
     # ------------------------------------------------------------------ interface
     def modules(self) -> dict[str, nn.Module]:
@@ -391,7 +451,7 @@ class QVAE(Generator):
         """The decoder's expected total energy / E_inc for prior states, as a Gibbs observable.
 
         Maps (B, n_units) float states to (B,): sum over voxels of P(hit) times the energy of the
-        mean logit, divided by E_inc. With the conditioned prior, E_inc is read back from each
+        mean logit, divided by E_inc (with the response head: the response of its mean logit). With the conditioned prior, E_inc is read back from each
         state's clamped code (the first of ``energies`` (K,) MeV with that code); without it,
         the geometric mean of ``energies``.
         """
@@ -421,9 +481,17 @@ class QVAE(Generator):
                 level = states[:, sl].sum(1).round().long()
                 return lookup.to(states.device)[level].reshape(-1, 1)
 
+        response_head = bool(self.options.response_head)
+
         def total_energy(states: torch.Tensor) -> torch.Tensor:
             with torch.no_grad():
                 e_inc = e_of(states)
+                if response_head:  # the response head's mean logit response, as an energy
+                    r_mean = decoder.with_response(states.float(), energy_feature(e_inc))[3]
+                    ones = torch.ones_like(e_inc)
+                    return codec.rescale_to_response(ones, r_mean, e_inc).reshape(
+                        -1
+                    ) / e_inc.reshape(-1)
                 hit_logits, mean, _ = decoder(states.float(), energy_feature(e_inc))
                 x = codec.decode(torch.sigmoid(hit_logits), mean, e_inc)
                 return x.sum(1) / e_inc.reshape(-1)
@@ -627,10 +695,16 @@ class QVAE(Generator):
 
     def latent_spec(self) -> tuple[LatentInput, ...]:
         n_vox = self.geometry.n_voxels
+        response = (
+            (LatentInput("response_normal", (1,), "normal(0, 1)"),)
+            if self.options.response_head
+            else ()
+        )
         return (
             self.latents.latent_input(),
             LatentInput("hit_uniform", (n_vox,), "uniform(0, 1)"),
             LatentInput("energy_normal", (n_vox,), "normal(0, 1)"),
+            *response,
             LatentInput("incident_energy", (1,), "incident energy (MeV)", "given"),
         )
 
@@ -645,7 +719,8 @@ class QVAE(Generator):
     def latent_inputs(
         self, incident_energies: np.ndarray, *, seed: int = 0
     ) -> tuple[torch.Tensor, ...]:
-        """Prior draws z (N, n_latent), hit uniforms and energy normals (N, V), e_inc (N, 1)."""
+        """Prior draws z (N, n_latent), hit uniforms and energy normals (N, V), with the response
+        head response normals (N, 1), and e_inc (N, 1)."""
         e = torch.as_tensor(np.asarray(incident_energies, dtype=np.float32).reshape(-1, 1))
         if self.latents.takes_sampler and self.latents.sampler_spec is None:
             self.set_sampler("gibbs")
@@ -653,9 +728,13 @@ class QVAE(Generator):
         z = self.latents.prior_sample(e, seed=int(seed), gen=gen)
         uniform = torch.rand(len(e), self.geometry.n_voxels, generator=gen)
         normal = torch.randn(len(e), self.geometry.n_voxels, generator=gen)
+        if self.options.response_head:
+            return z, uniform, normal, torch.randn(len(e), 1, generator=gen), e
         return z, uniform, normal, e
 
     def inference_module(self) -> nn.Module:
+        if self.options.response_head:
+            return QVAEResponseDecoderModule(self.decoder, self.codec).eval()
         return QVAEDecoderModule(self.decoder, self.codec).eval()
 
     # ------------------------------------------------------------------ training
@@ -688,10 +767,18 @@ class QVAE(Generator):
         """The negative ELBO (with ``kl_weight`` on the KL) of a batch x (B, V) MeV, e_inc (B, 1)."""
         hits, y, encode = self._encode(x, e_inc)
         z, kl = self.latents.relaxed_posterior(encode, e_inc, tau, gen)
-        hit_logits, y_mean, log_sigma = self.decoder(z, energy_feature(e_inc))
+        if self.options.response_head:
+            hit_logits, y_mean, log_sigma, r_mean, r_log_sigma = self.decoder.with_response(
+                z, energy_feature(e_inc)
+            )
+        else:
+            hit_logits, y_mean, log_sigma = self.decoder(z, energy_feature(e_inc))
         bce = F.binary_cross_entropy_with_logits(hit_logits, hits, reduction="none").sum(1).mean()
         # Gaussian negative log-likelihood of the hit voxels' standardised logit energies
         nll = ((0.5 * ((y - y_mean) * torch.exp(-log_sigma)) ** 2 + log_sigma) * hits).sum(1).mean()
+        if self.options.response_head:  # and of the shower's logit response
+            t = self.codec.response_logit(x, e_inc)
+            nll = nll + (0.5 * ((t - r_mean) * torch.exp(-r_log_sigma)) ** 2 + r_log_sigma).mean()
         loss = bce + nll + kl_weight * kl
         return loss, {"bce": bce.item(), "nll": nll.item(), "kl": kl.item()}
 
@@ -783,6 +870,9 @@ class QVAE(Generator):
         z = self.latents.hard_posterior(encode, e, gen)
         uniform = torch.rand(x.shape, generator=gen).to(x.device)
         normal = torch.randn(x.shape, generator=gen).to(x.device)
+        if self.options.response_head:
+            response = torch.randn(len(x), 1, generator=gen).to(x.device)
+            return self.inference_module()(z, uniform, normal, response, e).cpu().numpy()
         return self.inference_module()(z, uniform, normal, e).cpu().numpy()
 
 
