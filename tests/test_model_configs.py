@@ -21,6 +21,7 @@ from caloforge.errors import CheckpointError, ConfigError
 from caloforge.geometry import get_geometry
 from caloforge.io import write_showers
 from caloforge.models import builtin_models, load_generator, model_class
+from caloforge.models.config import ModelConfig, option
 from caloforge.testing import toy_showers
 
 LEGACY = Path(__file__).parent / "fixtures" / "legacy_v1"
@@ -278,6 +279,24 @@ def test_training_does_not_resume_from_the_first_layout(tmp_path):
     data = toy_showers(model.geometry, np.geomspace(1e3, 1e5, 8), seed=0)
     with pytest.raises(CheckpointError, match="written before caloforge's training engine"):
         model.fit(data, out_dir=run, epochs=3, resume=True, progress=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Evolved(ModelConfig):
+    """A config whose option ``head`` was added later with a default that changes behaviour."""
+
+    model_name: typing.ClassVar[str] = "evolved"
+    absent_means: typing.ClassVar[dict[str, typing.Any]] = {"head": False}
+    head: bool = True
+    width: int = option(4, min=1)
+
+
+def test_a_stored_config_without_a_newer_option_means_the_behaviour_before_it():
+    assert _Evolved.from_stored({"width": 8}) == _Evolved(head=False, width=8)
+    assert _Evolved.from_stored({"head": True}).head is True
+    assert _Evolved.from_dict({}).head is True  # a new run takes the new default
+    with pytest.raises(ConfigError, match="'width' of model 'evolved' must be >= 1"):
+        _Evolved.from_stored({"width": 0})
 
 
 def test_a_stored_config_with_a_bad_value_is_a_checkpoint_error(tmp_path):

@@ -468,7 +468,10 @@ def load_generator(directory: str | os.PathLike) -> Generator:
     meta = read_meta(directory)
     cls = model_class(meta["model"])
     try:
-        model = cls(Geometry.from_dict(meta["geometry"]), meta["config"])
+        config = (
+            cls.config_class.from_stored(meta["config"]) if cls.config_class else meta["config"]
+        )
+        model = cls(Geometry.from_dict(meta["geometry"]), config)
     except ConfigError as exc:
         raise CheckpointError(f"{Path(directory) / META_FILE}: {exc}") from None
     state = meta.get("state", {})

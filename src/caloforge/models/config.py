@@ -127,6 +127,10 @@ class ModelConfig:
 
     #: the model the options belong to (named in error messages)
     model_name: ClassVar[str] = "model"
+    #: what a stored config (a checkpoint's ``model.json``) that lacks an option meant: the
+    #: behaviour before the option existed, for options whose default has changed since
+    #: (:meth:`from_stored`); configs are stored whole, so only older checkpoints lack keys
+    absent_means: ClassVar[Mapping[str, Any]] = {}
 
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(type(self))
@@ -193,6 +197,12 @@ class ModelConfig:
                 f"known: {', '.join(sorted(known))}"
             )
         return cls(**values)
+
+    @classmethod
+    def from_stored(cls: type[C], values: Mapping[str, Any]) -> C:
+        """The config a checkpoint was trained with: a missing key takes its
+        :attr:`absent_means` value where it has one, else its default."""
+        return cls.from_dict({**cls.absent_means, **values})
 
     @classmethod
     def coerce(cls: type[C], config: ModelConfig | Mapping[str, Any] | None) -> C:

@@ -336,7 +336,9 @@ def load_for_resume(model: Trainable, out_dir: Path) -> dict[str, torch.Tensor]:
             f"{model.model_name!r}"
         )
     try:
-        stored = model.config_class.coerce(meta["config"]).to_dict() if model.config_class else None
+        stored = (
+            model.config_class.from_stored(meta["config"]).to_dict() if model.config_class else None
+        )
     except ConfigError as exc:
         raise CheckpointError(f"{meta_path}: {exc}") from None
     if (stored if stored is not None else meta["config"]) != model.config:
