@@ -76,7 +76,7 @@ def test_same_seed_same_showers_after_save_and_load(trained):
 def test_conditioned_prior_clamps_the_energy_partition(trained):
     model, _ = trained
     e = np.array([1e3, 1e6])
-    z, uniform, normal, e_t = model.latent_inputs(e, seed=0)
+    z, uniform, normal, *_, e_t = model.latent_inputs(e, seed=0)
     assert uniform.shape == normal.shape == (2, 368)
     part = model.prior.partitions[model.latents.cond_partition]
     expected = thermometer_code(e_t, len(part))

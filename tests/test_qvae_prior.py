@@ -15,7 +15,13 @@ from caloforge.errors import ConfigError
 from caloforge.geometry import get_geometry
 from caloforge.io import Showers
 from caloforge.models.base import load_generator
-from caloforge.models.qvae import PRIOR_SWEEPS_KEY, QVAE, GaussianVAE, thermometer_code
+from caloforge.models.qvae import (
+    PRIOR_SWEEPS_KEY,
+    QVAE,
+    GaussianVAE,
+    energy_feature,
+    thermometer_code,
+)
 from caloforge.refsim import simulate
 
 TINY = {
@@ -117,8 +123,12 @@ def test_prior_diagnostics_are_seeded_and_name_every_observable(trained):
     assert "KL(prior || product of marginals)" in text and "recommended Gibbs sweeps" in text
 
 
-def test_decoder_observable_is_the_decoders_expected_energy_fraction(trained):
-    model, _ = trained
+@pytest.mark.parametrize("response_head", [True, False])
+def test_decoder_observable_is_the_decoders_expected_energy_fraction(photons, response_head):
+    """With the response head: the response of the head's mean logit; without it: the sum over
+    voxels of P(hit) times the energy of the mean logit; each over E_inc read from the code."""
+    model = QVAE(get_geometry("ds1-photons"), {**TINY, "response_head": response_head})
+    model.fit(photons, epochs=1, seed=0, progress=False)
     e = np.array([2e3, 3e4])
     obs = model.decoder_energy_observable(e)
     bm = model.prior
@@ -129,9 +139,15 @@ def test_decoder_observable_is_the_decoders_expected_energy_fraction(trained):
     z[:, sl] = codes
     got = obs(z)
     e_inc = torch.tensor([[2e3], [3e4]])
-    hit, mean, _ = model.decoder(z, (torch.log(e_inc) - np.log(1e2)) / (np.log(1e5)) * 2 - 1)
-    want = model.codec.decode(torch.sigmoid(hit), mean, e_inc).sum(1) / e_inc.reshape(-1)
-    torch.testing.assert_close(got, want.detach())
+    with torch.no_grad():
+        if response_head:
+            r_mean = model.decoder.with_response(z, energy_feature(e_inc))[3]
+            eps = model.codec.eps
+            want = (torch.sigmoid(r_mean) - eps) / (1 - 2 * eps) * model.codec.scale
+        else:
+            hit, mean, _ = model.decoder(z, energy_feature(e_inc))
+            want = model.codec.decode(torch.sigmoid(hit), mean, e_inc).sum(1) / e_inc.reshape(-1)
+    torch.testing.assert_close(got, want)
 
 
 def test_the_gaussian_baseline_has_no_prior_to_diagnose():

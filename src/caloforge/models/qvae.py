@@ -285,6 +285,7 @@ class QVAEConfig(ModelConfig):
     """Options of the QVAE (see the module docstring)."""
 
     model_name: ClassVar[str] = "qvae"
+    absent_means: ClassVar[Mapping[str, Any]] = {"response_head": False}
 
     #: "gaussian" swaps the Boltzmann machine for a standard-normal prior (the baseline)
     prior: Literal["boltzmann", "gaussian"] = "boltzmann"
@@ -341,7 +342,7 @@ class QVAEConfig(ModelConfig):
     logit_eps: float = option(1e-6, min=0, max=0.5, min_exclusive=True, max_exclusive=True)
     #: model the shower's response E_dep / E_inc with its own Gaussian head and rescale the
     #: generated voxels to it (see the module docstring); off in checkpoints from before it
-    response_head: bool = False
+    response_head: bool = True
 
 
 @dataclass(frozen=True)
