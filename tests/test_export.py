@@ -322,3 +322,39 @@ def test_bad_options_are_rejected(run_dir, tmp_path):
         )
     with pytest.raises(CheckpointError, match="not a model directory"):
         export_model(tmp_path / "no-run", tmp_path / "x")
+
+
+# --------------------------------------------------------------------------- declared roles
+def test_declared_roles_name_inputs_too_small_to_tell_by_their_values():
+    from caloforge.export.source import describe_inputs
+
+    e = np.geomspace(1e3, 1e5, 16)
+    g = torch.Generator().manual_seed(0)
+    normal = torch.randn(16, 1, generator=g)  # 16 values: too few to test as normal(0, 1)
+    inputs = (normal, torch.rand(16, 1, generator=g) * 3.0, torch.as_tensor(e).reshape(-1, 1))
+    names = ["response_normal", "odd", "incident_energy"]
+    undeclared = describe_inputs(inputs, e, names)
+    assert [s.role for s in undeclared] == ["other", "other", "incident_energy"]
+    # declared roles are taken where the values agree; a "uniform" outside [0, 1] is not one
+    declared = describe_inputs(inputs, e, names, ["normal", "uniform", None])
+    assert [s.role for s in declared] == ["normal", "other", "incident_energy"]
+
+
+def test_a_qvae_export_names_every_input_by_its_role(tmp_path):
+    from caloforge.models.qvae import QVAE
+    from caloforge.refsim import simulate
+
+    showers = simulate("ds1-photons", "photon", "loguniform:1e3:1e5", n=64, seed=3)
+    config = {"units_per_partition": 4, "hidden": 8, "batch_size": 16, "diagnose_prior": False}
+    QVAE(get_geometry("ds1-photons"), config).fit(
+        showers, out_dir=tmp_path / "run", epochs=1, seed=0, progress=False
+    )
+    export_model(tmp_path / "run", tmp_path / "art", fmt="torchscript", n_check=16)
+    roles = {s.name: s.role for s in load_artifact(tmp_path / "art").inputs}
+    assert roles == {
+        "prior_z": "binary",
+        "hit_uniform": "uniform",
+        "energy_normal": "normal",
+        "response_normal": "normal",
+        "incident_energy": "incident_energy",
+    }

@@ -27,6 +27,7 @@ from caloforge.export.quantize import (
     quantize_torch_dynamic,
 )
 from caloforge.export.source import (
+    declared_roles,
     default_energies,
     describe_inputs,
     draw_latents,
@@ -110,7 +111,12 @@ def export_model(
     # baked in values or the batch size fails the check
     n_example = max(1, min(16, n_check // 2))
     example = draw_latents(model, np.resize(check_energies[::-1], n_example), seed + 1)
-    specs = describe_inputs(latents, check_energies, input_names(model, len(latents)))
+    specs = describe_inputs(
+        latents,
+        check_energies,
+        input_names(model, len(latents)),
+        declared_roles(model, len(latents)),
+    )
     names = [s.name for s in specs]
     with torch.no_grad():
         original = module(*latents).float().numpy()

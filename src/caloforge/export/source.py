@@ -115,18 +115,35 @@ def draw_latents(model, energies: np.ndarray, seed: int) -> tuple[torch.Tensor, 
     return tuple(t.detach().cpu() for t in inputs)
 
 
+#: a model's declared distribution (``LatentInput.distribution``) -> the role it plays
+DECLARED_ROLES = {"normal(0, 1)": "normal", "uniform(0, 1)": "uniform"}
+
+
 def describe_inputs(
-    inputs: tuple[torch.Tensor, ...], energies: np.ndarray, names: list[str] | None = None
+    inputs: tuple[torch.Tensor, ...],
+    energies: np.ndarray,
+    names: list[str] | None = None,
+    declared: list[str | None] | None = None,
 ) -> list[InputSpec]:
-    """An :class:`InputSpec` per input, its role read off the values that were drawn."""
+    """An :class:`InputSpec` per input, its role read off the values that were drawn.
+
+    ``declared`` (one entry per input, from :func:`declared_roles`) names the role a model says
+    an input has; it is used when the drawn values agree with it (normal: finite; uniform: in
+    [0, 1]), which also covers inputs with too few values to tell by their statistics (such as
+    one normal number per shower)."""
     energies = np.asarray(energies, dtype=np.float64).reshape(-1)
     specs, used = [], set()
     for i, t in enumerate(inputs):
         values = t.double().numpy().reshape(len(t), -1)
+        said = declared[i] if declared is not None else None
         if values.shape[1] == 1 and np.allclose(values[:, 0], energies, rtol=1e-6):
             role = "incident_energy"
         elif np.all(np.isin(values, (0.0, 1.0))) or np.all(np.isin(values, (-1.0, 1.0))):
             role = "binary"
+        elif said == "normal" and np.all(np.isfinite(values)):
+            role = "normal"
+        elif said == "uniform" and values.min() >= 0 and values.max() <= 1:
+            role = "uniform"
         elif values.size >= 64 and abs(values.mean()) < 0.2 and abs(values.std() - 1) < 0.2:
             role = "normal"
         elif (
@@ -173,6 +190,16 @@ def input_names(model, n_inputs: int) -> list[str] | None:
             f"latent_inputs() returns {n_inputs} tensors"
         )
     return names
+
+
+def declared_roles(model, n_inputs: int) -> list[str | None] | None:
+    """The roles the model's :meth:`latent_spec` declares (None where it declares none that
+    :data:`DECLARED_ROLES` knows), or None without a spec of ``n_inputs`` entries."""
+    spec_fn = getattr(model, "latent_spec", None)
+    spec = spec_fn() if callable(spec_fn) else None
+    if spec is None or len(spec) != n_inputs:
+        return None
+    return [DECLARED_ROLES.get(item.distribution) for item in spec]
 
 
 def default_energies(geometry: Geometry, n: int, seed: int = 0) -> np.ndarray:
