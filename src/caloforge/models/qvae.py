@@ -142,8 +142,8 @@ class Decoder(nn.Module):
 
     Returns (hit logits, energy mean, energy log-sigma). Sampling the energy instead of taking
     its mean keeps voxel fluctuations and avoids the bias of sigmoid(mean) < mean(sigmoid).
-    With ``response_head``, :meth:`response` gives a Gaussian (mean, log-sigma), each (N,), over
-    the logit of the shower's response E_dep / (s E_inc) (see :class:`ShowerCodec`).
+    With ``response_head``, :meth:`with_response` also gives a Gaussian (mean, log-sigma), each
+    (N,), over the logit of the shower's response E_dep / (s E_inc) (see :class:`ShowerCodec`).
     """
 
     def __init__(
@@ -452,9 +452,10 @@ class QVAE(Generator):
         """The decoder's expected total energy / E_inc for prior states, as a Gibbs observable.
 
         Maps (B, n_units) float states to (B,): sum over voxels of P(hit) times the energy of the
-        mean logit, divided by E_inc (with the response head: the response of its mean logit). With the conditioned prior, E_inc is read back from each
-        state's clamped code (the first of ``energies`` (K,) MeV with that code); without it,
-        the geometric mean of ``energies``.
+        mean logit, divided by E_inc (with the response head: the response of its mean logit).
+        With the conditioned prior, E_inc is read back from each state's clamped code (the first
+        of ``energies`` (K,) MeV with that code); without it, the geometric mean of
+        ``energies``.
         """
         e = np.asarray(energies, dtype=np.float64).reshape(-1)
         decoder, codec = self.decoder, self.codec
