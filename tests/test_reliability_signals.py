@@ -108,6 +108,49 @@ def test_a_signal_inside_a_shielded_callback_is_raised_after_it():
     assert info.value.exit_code == 130
 
 
+def test_an_interrupt_swallowed_by_other_code_is_raised_at_the_next_check():
+    """Code that catches the exception a signal raised (as C code that clears the error it is
+    handed) leaves the handler believing the run unwinds, so later signals are ignored; the
+    writers' check() between chunks still stops the run (seen once in CI: a Ctrl-C during
+    `caloforge simulate` lost and the run finished with status 0)."""
+    swallowed, went_on = [], []
+    with pytest.raises(Interrupted) as info, signals.handled():
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(10**7):
+                pass
+        except Interrupted:
+            swallowed.append(True)
+        os.kill(os.getpid(), signal.SIGINT)  # ignored: the handler thinks the run unwinds
+        for _ in range(10**6):
+            pass
+        went_on.append(True)
+        signals.check()
+        went_on.append(False)
+    assert swallowed == [True] and went_on == [True]
+    assert info.value.exit_code == 130
+    signals.check()  # outside handled(): nothing to raise
+
+
+def test_a_writer_stops_at_the_next_chunk_after_a_swallowed_interrupt(tmp_path):
+    import numpy as np
+
+    from caloforge.io import ShowerWriter
+
+    out = tmp_path / "a.h5"
+    with pytest.raises(Interrupted), signals.handled():
+        with ShowerWriter(out, 4) as writer:
+            writer.append(np.ones(2), np.ones((2, 4), np.float32))
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+                for _ in range(10**7):
+                    pass
+            except Interrupted:
+                pass  # swallowed
+            writer.append(np.ones(2), np.ones((2, 4), np.float32))
+    assert list(tmp_path.iterdir()) == []  # the temporary file was removed, nothing published
+
+
 def test_a_second_signal_does_not_cut_the_clean_up_short():
     cleaned = []
     with pytest.raises(Interrupted), signals.handled():

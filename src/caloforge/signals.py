@@ -16,7 +16,8 @@ milliseconds later), so :class:`Interrupted` is raised outside the finaliser, wh
 command is doing. Python callbacks of C code are worse: h5py's file-object driver turns an
 exception raised inside one into its own error, or drops it, so those callbacks run
 :func:`shielded`, where a signal is not raised but delivered again in the same way. The
-writers' loops also call :func:`check` between chunks.
+writers' loops also call :func:`check` between chunks, which raises for any signal received
+while the work goes on (an exception swallowed somewhere included).
 
 Further signals while the run is already unwinding are ignored, so a second Ctrl-C cannot cut
 the clean-up short (SIGKILL still can; see ``caloforge.parallel`` for the workers in that case).
@@ -162,8 +163,12 @@ def shielded() -> Iterator[None]:
 
 
 def check() -> None:
-    """Raise :class:`Interrupted` if a signal arrived whose exception was lost in a finaliser."""
-    if _state["lost"] and _state["signum"] is not None:
+    """Raise :class:`Interrupted` if a signal arrived and the work still goes on: its exception
+    was lost in a finaliser, or swallowed by code that caught it (C code that clears the error
+    it was handed), after which later signals are ignored as if the run were unwinding. The
+    writers call this between chunks, never during the clean-up, so a run that got a signal
+    stops at the next chunk at the latest instead of finishing as if never interrupted."""
+    if _state["installed"] and _state["signum"] is not None:
         _state["lost"] = False
         raise Interrupted(_state["signum"])
 
