@@ -340,7 +340,8 @@ def test_declared_roles_name_inputs_too_small_to_tell_by_their_values():
     assert [s.role for s in declared] == ["normal", "other", "incident_energy"]
 
 
-def test_a_qvae_export_names_every_input_by_its_role(tmp_path):
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+def test_a_qvae_export_names_every_input_by_its_role(tmp_path, fmt):
     from caloforge.models.qvae import QVAE
     from caloforge.refsim import simulate
 
@@ -349,8 +350,10 @@ def test_a_qvae_export_names_every_input_by_its_role(tmp_path):
     QVAE(get_geometry("ds1-photons"), config).fit(
         showers, out_dir=tmp_path / "run", epochs=1, seed=0, progress=False
     )
-    export_model(tmp_path / "run", tmp_path / "art", fmt="torchscript", n_check=16)
-    roles = {s.name: s.role for s in load_artifact(tmp_path / "art").inputs}
+    export_model(tmp_path / "run", tmp_path / "art", fmt=fmt, n_check=16)
+    artifact = load_artifact(tmp_path / "art")
+    assert artifact.check.passed  # the exported decoder, response head included, agrees
+    roles = {s.name: s.role for s in artifact.inputs}
     assert roles == {
         "prior_z": "binary",
         "hit_uniform": "uniform",

@@ -226,14 +226,18 @@ class ShowerCodec(nn.Module):
         """(N, V) MeV -> (N,) logit of the response E_dep / (s E_inc), as the voxels' logits."""
         return self._logit(x.sum(1, keepdim=True), e_inc).reshape(-1)
 
+    def response(self, t: torch.Tensor) -> torch.Tensor:
+        """Logits of responses t (N,) -> responses E_dep / E_inc (N,), the inverse of
+        :meth:`response_logit`."""
+        return ((torch.sigmoid(t) - self.eps) / (1 - 2 * self.eps)).clamp(0, 1) * self.scale
+
     def rescale_to_response(
         self, x: torch.Tensor, t: torch.Tensor, e_inc: torch.Tensor
     ) -> torch.Tensor:
         """Scale each shower x (N, V) MeV so that it deposits the response whose logit is t (N,);
         a shower without a hit stays empty. No voxel exceeds s E_inc, since none exceeds the sum.
         """
-        u = ((torch.sigmoid(t) - self.eps) / (1 - 2 * self.eps)).clamp(0, 1)
-        target = u.reshape(-1, 1) * self.scale * e_inc.reshape(-1, 1)
+        target = self.response(t).reshape(-1, 1) * e_inc.reshape(-1, 1)
         total = x.sum(1, keepdim=True)
         return torch.where(total > 0, x * (target / total.clamp_min(1e-30)), x)
 
@@ -255,6 +259,18 @@ class QVAEDecoderModule(nn.Module):
         self, z: torch.Tensor, uniform: torch.Tensor, normal: torch.Tensor, e_inc: torch.Tensor
     ) -> torch.Tensor:
         hit_logits, mean, log_sigma = self.decoder(z, energy_feature(e_inc))
+        return self._voxels(hit_logits, mean, log_sigma, uniform, normal, e_inc)
+
+    def _voxels(
+        self,
+        hit_logits: torch.Tensor,
+        mean: torch.Tensor,
+        log_sigma: torch.Tensor,
+        uniform: torch.Tensor,
+        normal: torch.Tensor,
+        e_inc: torch.Tensor,
+    ) -> torch.Tensor:
+        """Sampled hits and energies (N, V) MeV from the decoder's voxel heads and the draws."""
         hits = (uniform < torch.sigmoid(hit_logits)).to(mean.dtype)
         return self.codec.decode(hits, mean + torch.exp(log_sigma) * normal, e_inc)
 
@@ -274,8 +290,7 @@ class QVAEResponseDecoderModule(QVAEDecoderModule):
         hit_logits, mean, log_sigma, r_mean, r_log_sigma = self.decoder.with_response(
             z, energy_feature(e_inc)
         )
-        hits = (uniform < torch.sigmoid(hit_logits)).to(mean.dtype)
-        x = self.codec.decode(hits, mean + torch.exp(log_sigma) * normal, e_inc)
+        x = self._voxels(hit_logits, mean, log_sigma, uniform, normal, e_inc)
         t = r_mean + torch.exp(r_log_sigma) * response_normal.reshape(-1)
         return self.codec.rescale_to_response(x, t, e_inc)
 
@@ -488,12 +503,9 @@ class QVAE(Generator):
         def total_energy(states: torch.Tensor) -> torch.Tensor:
             with torch.no_grad():
                 e_inc = e_of(states)
-                if response_head:  # the response head's mean logit response, as an energy
+                if response_head:  # the response of the head's mean logit
                     r_mean = decoder.with_response(states.float(), energy_feature(e_inc))[3]
-                    ones = torch.ones_like(e_inc)
-                    return codec.rescale_to_response(ones, r_mean, e_inc).reshape(
-                        -1
-                    ) / e_inc.reshape(-1)
+                    return codec.response(r_mean)
                 hit_logits, mean, _ = decoder(states.float(), energy_feature(e_inc))
                 x = codec.decode(torch.sigmoid(hit_logits), mean, e_inc)
                 return x.sum(1) / e_inc.reshape(-1)
