@@ -85,7 +85,7 @@ def main() -> None:
             mod.eval()
 
     e = np.asarray(test.incident_energies, dtype=np.float64)
-    noise = decoder_noise(n_test, qvae.geometry.n_voxels, args.seed + 17)
+    noise = decoder_noise(n_test, qvae.geometry.n_voxels, args.seed + 17, qvae.geometry.n_layers)
 
     t0 = time.perf_counter()
     diag = qvae.prior_diagnostics(seed=args.seed)

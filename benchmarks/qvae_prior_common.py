@@ -47,23 +47,31 @@ def train_or_load(
     return model, time.perf_counter() - t0
 
 
-def decoder_noise(n: int, n_voxels: int, seed: int) -> tuple[torch.Tensor, ...]:
-    """The hit uniforms and energy normals, each (n, n_voxels), and the response normals (n, 1)
-    of a model with the response head, shared by every latent draw."""
+def decoder_noise(n: int, n_voxels: int, seed: int, n_layers: int = 0) -> tuple[torch.Tensor, ...]:
+    """The hit uniforms and energy normals, each (n, n_voxels), the response normals (n, 1) of a
+    model with the response head and the layer normals (n, n_layers) of one with the layer head,
+    shared by every latent draw."""
     gen = torch.Generator().manual_seed(seed)
     uniform, normal = (
         torch.rand(n, n_voxels, generator=gen),
         torch.randn(n, n_voxels, generator=gen),
     )
-    return uniform, normal, torch.randn(n, 1, generator=gen)
+    return (
+        uniform,
+        normal,
+        torch.randn(n, 1, generator=gen),
+        torch.randn(n, n_layers, generator=gen),
+    )
 
 
 def decode(model, z: torch.Tensor, noise: tuple[torch.Tensor, ...], e: np.ndarray):
     """Showers (N, V) MeV of latent draws z (N, n_latent) at energies e (N,) MeV, with ``noise``."""
     e_t = torch.as_tensor(np.asarray(e, dtype=np.float32).reshape(-1, 1))
-    response = (noise[2],) if model.options.response_head else ()
+    extra = (noise[2],) if model.options.response_head else ()
+    if model.options.layer_head:
+        extra = (*extra, noise[3])
     with torch.no_grad():
-        return model.inference_module()(z, noise[0], noise[1], *response, e_t).numpy()
+        return model.inference_module()(z, noise[0], noise[1], *extra, e_t).numpy()
 
 
 def classifier_aucs(ref_in, x: np.ndarray, e: np.ndarray, seeds: list[int]) -> dict:

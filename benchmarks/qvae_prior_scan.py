@@ -137,7 +137,7 @@ def main() -> None:
         )
         for mod in model.modules().values():
             mod.eval()
-        noise = decoder_noise(n, model.geometry.n_voxels, args.seed + 17)
+        noise = decoder_noise(n, model.geometry.n_voxels, args.seed + 17, model.geometry.n_layers)
 
         if model.prior is None:  # the Gaussian-prior VAE (option "prior": "gaussian")
             z = model.latent_inputs(e, seed=args.seed + 1)[0]

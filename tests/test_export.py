@@ -340,24 +340,29 @@ def test_declared_roles_name_inputs_too_small_to_tell_by_their_values():
     assert [s.role for s in declared] == ["normal", "other", "incident_energy"]
 
 
+@pytest.mark.parametrize("layer_head", [False, True])
 @pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
-def test_a_qvae_export_names_every_input_by_its_role(tmp_path, fmt):
+def test_a_qvae_export_names_every_input_by_its_role(tmp_path, fmt, layer_head):
     from caloforge.models.qvae import QVAE
     from caloforge.refsim import simulate
 
     showers = simulate("ds1-photons", "photon", "loguniform:1e3:1e5", n=64, seed=3)
-    config = {"units_per_partition": 4, "hidden": 8, "batch_size": 16, "diagnose_prior": False}
+    config = {
+        "units_per_partition": 4, "hidden": 8, "batch_size": 16, "diagnose_prior": False,
+        "layer_head": layer_head,
+    }  # fmt: skip
     QVAE(get_geometry("ds1-photons"), config).fit(
         showers, out_dir=tmp_path / "run", epochs=1, seed=0, progress=False
     )
     export_model(tmp_path / "run", tmp_path / "art", fmt=fmt, n_check=16)
     artifact = load_artifact(tmp_path / "art")
-    assert artifact.check.passed  # the exported decoder, response head included, agrees
+    assert artifact.check.passed  # the exported decoder, response (and layer) head included
     roles = {s.name: s.role for s in artifact.inputs}
     assert roles == {
         "prior_z": "binary",
         "hit_uniform": "uniform",
         "energy_normal": "normal",
         "response_normal": "normal",
+        **({"layer_normal": "normal"} if layer_head else {}),
         "incident_energy": "incident_energy",
     }

@@ -105,6 +105,7 @@ def test_gaussian_baseline_trains_and_samples(photons):
         ({"prior": "cauchy"}, "'prior' of model 'qvae' must be one of 'boltzmann', 'gaussian'"),
         ({"topology": "hypercube"}, "hypercube"),
         ({"not_an_option": 1}, "unknown option"),
+        ({"layer_head": True, "response_head": False}, "'layer_head' .* needs 'response_head'"),
     ],
 )
 def test_bad_config_is_one_clear_sentence(config, match):
@@ -168,3 +169,95 @@ def test_response_head_round_trips_and_is_off_for_older_checkpoints(with_respons
     legacy = load_generator(Path(__file__).parent / "fixtures" / "legacy_v1" / "qvae")
     assert legacy.options.response_head is False and legacy.decoder.response_stats is None
     assert len(legacy.latent_spec()) == 4
+
+
+# --------------------------------------------------------------------------- layer head
+def _layer_map(geometry) -> torch.Tensor:
+    layer = torch.as_tensor(geometry.voxel_layer, dtype=torch.long)
+    return torch.nn.functional.one_hot(layer, geometry.n_layers).float()
+
+
+def test_layer_shares_round_trip_through_their_logits(photons):
+    """Rescaling a shower with another's stick-breaking logits gives it the other's layer
+    shares, whatever its own voxel energies, when both light the same layers; the total stays.
+    Layer 0 is emptied in half the showers so that empty layers are covered."""
+    geometry = get_geometry("ds1-photons")
+    codec, layer_map = QVAE(geometry, TINY).codec, _layer_map(geometry).double()
+    x = torch.as_tensor(np.asarray(photons.showers[:64], dtype=np.float64))
+    x[::2, :8] = 0.0  # ds1-photons layer 0 holds voxels 0..7
+    gen = torch.Generator().manual_seed(0)
+    y = x * (0.1 + torch.rand(x.shape, generator=gen, dtype=x.dtype))  # same hits, new energies
+    t, mask = codec.layer_logits(x, layer_map)
+    assert mask[::2, 0].sum() == 0 and (mask.sum(1) <= (x @ layer_map > 0).sum(1) - 1).all()
+    out = codec.rescale_to_layers(y, t, layer_map)
+    torch.testing.assert_close(out.sum(1), y.sum(1), rtol=1e-9, atol=0.0)
+    shares = lambda v: (v @ layer_map) / v.sum(1, keepdim=True)  # noqa: E731
+    # the logit clamp (eps 1e-6) is the only loss: shares agree to ~1e-6 of the total
+    torch.testing.assert_close(shares(out), shares(x), rtol=0.0, atol=1e-5)
+    assert ((out > 0) == (y > 0)).all()  # voxels keep their hits
+
+
+@pytest.fixture(scope="module")
+def with_layers(photons, tmp_path_factory) -> tuple[QVAE, object]:
+    out = tmp_path_factory.mktemp("qvae-layers")
+    model = QVAE(get_geometry("ds1-photons"), {**TINY, "layer_head": True})
+    model.fit(photons, out_dir=out, epochs=4, seed=1, progress=False)
+    return model, out
+
+
+def test_layer_head_sets_each_showers_layer_shares(with_layers):
+    """A generated shower's layers hold the shares drawn from the layer head (and its total the
+    drawn response); moving the layer normals moves the shares, not the total."""
+    model, _ = with_layers
+    names = [spec.name for spec in model.latent_spec()]
+    assert names[-3:] == ["response_normal", "layer_normal", "incident_energy"]
+    inputs = model.latent_inputs(np.array([2e3, 2e4, 8e4, 5e4]), seed=4)
+    z, uniform, normal, response_normal, layer_normal, e_t = inputs
+    layer_map = model.layer_map()
+    with torch.no_grad():
+        x = model.inference_module()(*inputs)
+        out = model.decoder.with_layers(z, energy_feature(e_t))
+    t_layers = out[5] + torch.exp(out[6]) * layer_normal
+    lit = (x @ layer_map) > 0
+    later_lit = lit.flip(1).cumsum(1).flip(1) - lit.long()
+    u = model.codec.layer_logits(x, layer_map)[0]
+    drawn = t_layers[lit & (later_lit > 0)]
+    # compared as shares: float32 logits of shares near 1 carry errors of ~1e-3
+    torch.testing.assert_close(
+        torch.sigmoid(u[lit & (later_lit > 0)]), torch.sigmoid(drawn), rtol=0.0, atol=1e-5
+    )
+    with torch.no_grad():
+        moved = model.inference_module()(z, uniform, normal, response_normal, layer_normal + 1, e_t)
+    torch.testing.assert_close(moved.sum(1), x.sum(1), rtol=1e-5, atol=0.0)
+    assert not torch.allclose(moved @ layer_map, x @ layer_map)
+
+
+def test_layer_head_learns_the_layer_shares(with_layers, photons):
+    """Four epochs bring the generated mean share of layer 2 (the largest) from the untrained
+    head's ~0.1 (each share ~1/2 of what is left) to within 0.1 of the reference's ~0.6; the
+    statistical error of a mean share of 256 showers is ~0.01."""
+    model, _ = with_layers
+    e = np.asarray(photons.incident_energies).reshape(-1)
+    geometry = model.geometry
+    share = lambda x: geometry.layer_energies(x)[:, 2] / x.sum(1)  # noqa: E731
+    reference = share(np.asarray(photons.showers, dtype=np.float64))
+    generated = share(model.sample(e, seed=2).astype(np.float64))
+    untrained = QVAE(geometry, {**TINY, "layer_head": True})
+    untrained.codec = model.codec  # the fitted preprocessing, the untrained heads
+    before = share(untrained.sample(e, seed=2).astype(np.float64))
+    assert abs(before.mean() - reference.mean()) > 0.2
+    assert abs(generated.mean() - reference.mean()) < 0.1
+
+
+def test_layer_head_round_trips(with_layers):
+    model, out = with_layers
+    loaded = load_generator(out)
+    assert loaded.config["layer_head"] is True
+    e = np.full(8, 2e4)
+    np.testing.assert_array_equal(model.sample(e, seed=11), loaded.sample(e, seed=11))
+    np.testing.assert_array_equal(model.reconstruct(loaded_showers := _few(), seed=3),
+                                  loaded.reconstruct(loaded_showers, seed=3))  # fmt: skip
+
+
+def _few():
+    return simulate("ds1-photons", "photon", "loguniform:1e3:1e5", n=8, seed=9)

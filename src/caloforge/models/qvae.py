@@ -144,10 +144,18 @@ class Decoder(nn.Module):
     its mean keeps voxel fluctuations and avoids the bias of sigmoid(mean) < mean(sigmoid).
     With ``response_head``, :meth:`with_response` also gives a Gaussian (mean, log-sigma), each
     (N,), over the logit of the shower's response E_dep / (s E_inc) (see :class:`ShowerCodec`).
+    With ``n_layers`` > 0 (the layer head), :meth:`with_layers` adds a Gaussian (mean,
+    log-sigma), each (N, L), over the logits of the layers' stick-breaking shares
+    (:meth:`ShowerCodec.layer_logits`).
     """
 
     def __init__(
-        self, n_latent: int, hidden: int, n_voxels: int, response_head: bool = False
+        self,
+        n_latent: int,
+        hidden: int,
+        n_voxels: int,
+        response_head: bool = False,
+        n_layers: int = 0,
     ) -> None:
         super().__init__()
         self.body = mlp([n_latent + 1, hidden, 2 * hidden], final_act=True)
@@ -156,6 +164,7 @@ class Decoder(nn.Module):
         # the width varies smoothly across voxels: a rank-32 head costs 1/16 of a full one
         self.log_sigma = nn.Sequential(nn.Linear(2 * hidden, 32), nn.Linear(32, n_voxels))
         self.response_stats = nn.Linear(2 * hidden, 2) if response_head else None
+        self.layer_stats = nn.Linear(2 * hidden, 2 * n_layers) if n_layers > 0 else None
 
     def forward(
         self, z: torch.Tensor, e_feat: torch.Tensor
@@ -165,16 +174,32 @@ class Decoder(nn.Module):
     def _heads(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return self.hit(h), self.energy(h), self.log_sigma(h).clamp(LOG_SIGMA_MIN, LOG_SIGMA_MAX)
 
+    def _response(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.response_stats is None:
+            raise RuntimeError("this decoder was built without a response head")
+        stats = self.response_stats(h)
+        return stats[:, 0], stats[:, 1].clamp(LOG_SIGMA_MIN, LOG_SIGMA_MAX)
+
     def with_response(
         self, z: torch.Tensor, e_feat: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """:meth:`forward`'s three heads plus the response's (mean, log-sigma), each (N,)."""
-        if self.response_stats is None:
-            raise RuntimeError("this decoder was built without a response head")
         h = self.body(torch.cat([z, e_feat], dim=1))
-        stats = self.response_stats(h)
-        log_sigma = stats[:, 1].clamp(LOG_SIGMA_MIN, LOG_SIGMA_MAX)
-        return (*self._heads(h), stats[:, 0], log_sigma)
+        return (*self._heads(h), *self._response(h))
+
+    def with_layers(self, z: torch.Tensor, e_feat: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """:meth:`with_response`'s five outputs plus the layer shares' (mean, log-sigma), each
+        (N, L)."""
+        if self.layer_stats is None:
+            raise RuntimeError("this decoder was built without a layer head")
+        h = self.body(torch.cat([z, e_feat], dim=1))
+        mean, log_sigma = self.layer_stats(h).chunk(2, dim=1)
+        return (
+            *self._heads(h),
+            *self._response(h),
+            mean,
+            log_sigma.clamp(LOG_SIGMA_MIN, LOG_SIGMA_MAX),
+        )
 
 
 class ShowerCodec(nn.Module):
@@ -241,6 +266,53 @@ class ShowerCodec(nn.Module):
         total = x.sum(1, keepdim=True)
         return torch.where(total > 0, x * (target / total.clamp_min(1e-30)), x)
 
+    def _logit_of(self, u: torch.Tensor) -> torch.Tensor:
+        u = self.eps + (1 - 2 * self.eps) * u.clamp(0, 1)
+        return torch.log(u) - torch.log1p(-u)
+
+    def _of_logit(self, t: torch.Tensor) -> torch.Tensor:
+        return ((torch.sigmoid(t) - self.eps) / (1 - 2 * self.eps)).clamp(0, 1)
+
+    def layer_logits(
+        self, x: torch.Tensor, layer_map: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N, V) MeV -> logits t (N, L) of the layers' stick-breaking shares and their mask.
+
+        Layer l's share is u_l = E_l / (E_l + E_{l+1} + ... ), as CaloFlow's u_i (``layer_map``
+        (V, L) is the voxels' one-hot layer membership). It is defined (mask 1) where the layer
+        holds energy and a later layer does too; an empty layer has nothing to share, and the
+        last non-empty layer takes what is left (u = 1). Where the mask is 0, t is 0.
+        """
+        e_layer = x @ layer_map
+        rest = e_layer.flip(1).cumsum(1).flip(1)  # E_l + E_{l+1} + ...
+        lit = (e_layer > 0).to(x.dtype)
+        # the mask from counts, not energies, so that it is exactly generation's (a layer
+        # holding 1e-35 MeV is lit, though adding it to the rest changes nothing)
+        mask = (lit > 0) & (lit.flip(1).cumsum(1).flip(1) - lit > 0)
+        u = e_layer / rest.clamp_min(1e-30)
+        return torch.where(mask, self._logit_of(u), torch.zeros_like(u)), mask.to(x.dtype)
+
+    def rescale_to_layers(
+        self, x: torch.Tensor, t: torch.Tensor, layer_map: torch.Tensor
+    ) -> torch.Tensor:
+        """Share each shower's deposit x (N, V) MeV among its non-empty layers by the
+        stick-breaking logits t (N, L) (:meth:`layer_logits`' inverse): the total stays, each
+        layer's voxels keep their proportions. A layer without a hit stays empty."""
+        e_layer = x @ layer_map
+        lit = (e_layer > 0).to(x.dtype)
+        later_lit = lit.flip(1).cumsum(1).flip(1) - lit
+        # u_l: the drawn share where a later layer is lit, all of the rest in the last lit one
+        u = torch.where(later_lit > 0, self._of_logit(t), torch.ones_like(t)) * lit
+        # what is left before layer l: prod_{j<l} (1 - u_j), as exp(cumsum(log)) for ONNX
+        log_rest = torch.log((1 - u).clamp_min(1e-30))
+        left = torch.exp(log_rest.cumsum(1) - log_rest)
+        target = u * left * x.sum(1, keepdim=True)
+        # each voxel's part of its layer (<= 1, also for layers of denormal energy) times the
+        # layer's target; the division is 0/0 only where the layer, hence the voxel, is empty
+        e_voxel = e_layer @ layer_map.T
+        part = torch.where(e_voxel > 0, x / e_voxel, torch.zeros_like(x))
+        return part * (target @ layer_map.T)
+
 
 class QVAEDecoderModule(nn.Module):
     """The deterministic generation path: (prior z, uniforms, normals, E_inc) -> (N, V) MeV.
@@ -291,6 +363,40 @@ class QVAEResponseDecoderModule(QVAEDecoderModule):
             z, energy_feature(e_inc)
         )
         x = self._voxels(hit_logits, mean, log_sigma, uniform, normal, e_inc)
+        t = r_mean + torch.exp(r_log_sigma) * response_normal.reshape(-1)
+        return self.codec.rescale_to_response(x, t, e_inc)
+
+
+class QVAELayerDecoderModule(QVAEDecoderModule):
+    """:class:`QVAEResponseDecoderModule` with the layer head: normal draws (N, L) set the
+    shares of the shower's layers before its voxels are rescaled to the drawn response.
+
+    ``layer_map`` (V, L), the voxels' one-hot layer membership, follows from the geometry and
+    is not stored in checkpoints (a non-persistent buffer; exports carry it as a constant).
+    """
+
+    layer_map: torch.Tensor
+
+    def __init__(self, decoder: Decoder, codec: ShowerCodec, layer_map: torch.Tensor) -> None:
+        super().__init__(decoder, codec)
+        self.register_buffer("layer_map", layer_map, persistent=False)
+
+    def forward(  # type: ignore[override]
+        self,
+        z: torch.Tensor,
+        uniform: torch.Tensor,
+        normal: torch.Tensor,
+        response_normal: torch.Tensor,
+        layer_normal: torch.Tensor,
+        e_inc: torch.Tensor,
+    ) -> torch.Tensor:
+        hit_logits, mean, log_sigma, r_mean, r_log_sigma, l_mean, l_log_sigma = (
+            self.decoder.with_layers(z, energy_feature(e_inc))
+        )
+        x = self._voxels(hit_logits, mean, log_sigma, uniform, normal, e_inc)
+        x = self.codec.rescale_to_layers(
+            x, l_mean + torch.exp(l_log_sigma) * layer_normal, self.layer_map
+        )
         t = r_mean + torch.exp(r_log_sigma) * response_normal.reshape(-1)
         return self.codec.rescale_to_response(x, t, e_inc)
 
@@ -358,6 +464,17 @@ class QVAEConfig(ModelConfig):
     #: model the shower's response E_dep / E_inc with its own Gaussian head and rescale the
     #: generated voxels to it (see the module docstring); off in checkpoints from before it
     response_head: bool = True
+    #: also model how the deposit is shared among the layers (Gaussians over the logits of
+    #: CaloFlow-style stick-breaking shares, conditioned on z and E_inc) and rescale each
+    #: generated layer to its drawn share (one more input, ``layer_normal`` (N, L)); needs
+    #: ``response_head``
+    layer_head: bool = False
+
+    def validate(self) -> None:
+        if self.layer_head and not self.response_head:
+            raise ConfigError(
+                f"option 'layer_head' of model {self.model_name!r} needs 'response_head': true"
+            )
 
 
 @dataclass(frozen=True)
@@ -422,7 +539,13 @@ class QVAE(Generator):
         self.encoder = HierarchicalEncoder(
             2 * n_vox, int(o.hidden), sp.level_sizes, sp.stats_per_unit
         )
-        self.decoder = Decoder(sp.n_latent, int(o.hidden), n_vox, bool(o.response_head))
+        self.decoder = Decoder(
+            sp.n_latent,
+            int(o.hidden),
+            n_vox,
+            bool(o.response_head),
+            self.geometry.n_layers if o.layer_head else 0,
+        )
 
     # ------------------------------------------------------------------ interface
     def modules(self) -> dict[str, nn.Module]:
@@ -709,16 +832,16 @@ class QVAE(Generator):
 
     def latent_spec(self) -> tuple[LatentInput, ...]:
         n_vox = self.geometry.n_voxels
-        response = (
-            (LatentInput("response_normal", (1,), "normal(0, 1)"),)
-            if self.options.response_head
-            else ()
-        )
+        extra: list[LatentInput] = []
+        if self.options.response_head:
+            extra.append(LatentInput("response_normal", (1,), "normal(0, 1)"))
+        if self.options.layer_head:
+            extra.append(LatentInput("layer_normal", (self.geometry.n_layers,), "normal(0, 1)"))
         return (
             self.latents.latent_input(),
             LatentInput("hit_uniform", (n_vox,), "uniform(0, 1)"),
             LatentInput("energy_normal", (n_vox,), "normal(0, 1)"),
-            *response,
+            *extra,
             LatentInput("incident_energy", (1,), "incident energy (MeV)", "given"),
         )
 
@@ -734,7 +857,7 @@ class QVAE(Generator):
         self, incident_energies: np.ndarray, *, seed: int = 0
     ) -> tuple[torch.Tensor, ...]:
         """Prior draws z (N, n_latent), hit uniforms and energy normals (N, V), with the response
-        head response normals (N, 1), and e_inc (N, 1)."""
+        head response normals (N, 1), with the layer head layer normals (N, L), and e_inc (N, 1)."""
         e = torch.as_tensor(np.asarray(incident_energies, dtype=np.float32).reshape(-1, 1))
         if self.latents.takes_sampler and self.latents.sampler_spec is None:
             self.set_sampler("gibbs")
@@ -742,16 +865,46 @@ class QVAE(Generator):
         z = self.latents.prior_sample(e, seed=int(seed), gen=gen)
         uniform = torch.rand(len(e), self.geometry.n_voxels, generator=gen)
         normal = torch.randn(len(e), self.geometry.n_voxels, generator=gen)
+        return (z, uniform, normal, *self._shower_normals(len(e), gen), e)
+
+    def _shower_normals(self, n: int, gen: torch.Generator) -> tuple[torch.Tensor, ...]:
+        """The per-shower normal draws after the voxel ones: response (n, 1) with the response
+        head, then layers (n, L) with the layer head; on the CPU, in that order."""
+        out = []
         if self.options.response_head:
-            return z, uniform, normal, torch.randn(len(e), 1, generator=gen), e
-        return z, uniform, normal, e
+            out.append(torch.randn(n, 1, generator=gen))
+        if self.options.layer_head:
+            out.append(torch.randn(n, self.geometry.n_layers, generator=gen))
+        return tuple(out)
+
+    def layer_map(self) -> torch.Tensor:
+        """(V, L) float32 on :attr:`device`: 1 where voxel v lies in layer l (from the geometry)."""
+        layer = torch.as_tensor(self.geometry.voxel_layer, dtype=torch.long)
+        return F.one_hot(layer, self.geometry.n_layers).to(torch.float32).to(self.device)
 
     def inference_module(self) -> nn.Module:
+        if self.options.layer_head:
+            return QVAELayerDecoderModule(self.decoder, self.codec, self.layer_map()).eval()
         if self.options.response_head:
             return QVAEResponseDecoderModule(self.decoder, self.codec).eval()
         return QVAEDecoderModule(self.decoder, self.codec).eval()
 
     # ------------------------------------------------------------------ training
+    @torch.no_grad()
+    def _init_layer_head(self, x: torch.Tensor) -> None:
+        """Start the layer head at the training showers' mean and spread of each layer's share
+        logit (x (N, V) MeV), as the codec standardises the voxel energies: shares far from 1/2
+        (ds1-photons layer 0: ~0.001, logit ~ -7) are otherwise learnt slowly."""
+        head = self.decoder.layer_stats
+        assert head is not None
+        t, mask = self.codec.layer_logits(x, self.layer_map())
+        n = mask.sum(0)
+        mean = (t * mask).sum(0) / n.clamp_min(1)
+        std = (((t - mean) * mask) ** 2).sum(0).div(n.clamp_min(1)).sqrt().clamp_min(1e-2)
+        n_layers = len(mean)
+        head.bias[:n_layers] = torch.where(n > 0, mean, torch.zeros_like(mean))
+        head.bias[n_layers:] = torch.where(n > 1, std.log(), torch.zeros_like(std))
+
     def _tensors(self, showers: Showers) -> tuple[torch.Tensor, torch.Tensor]:
         """Showers (N, V) MeV and incident energies (N, 1) MeV as float32 on :attr:`device`."""
         x = torch.as_tensor(np.asarray(showers.showers, dtype=np.float32), device=self.device)
@@ -781,7 +934,12 @@ class QVAE(Generator):
         """The negative ELBO (with ``kl_weight`` on the KL) of a batch x (B, V) MeV, e_inc (B, 1)."""
         hits, y, encode = self._encode(x, e_inc)
         z, kl = self.latents.relaxed_posterior(encode, e_inc, tau, gen)
-        if self.options.response_head:
+        o = self.options
+        if o.layer_head:
+            hit_logits, y_mean, log_sigma, r_mean, r_log_sigma, l_mean, l_log_sigma = (
+                self.decoder.with_layers(z, energy_feature(e_inc))
+            )
+        elif o.response_head:
             hit_logits, y_mean, log_sigma, r_mean, r_log_sigma = self.decoder.with_response(
                 z, energy_feature(e_inc)
             )
@@ -793,6 +951,10 @@ class QVAE(Generator):
         if self.options.response_head:  # and of the shower's logit response
             t = self.codec.response_logit(x, e_inc)
             nll = nll + (0.5 * ((t - r_mean) * torch.exp(-r_log_sigma)) ** 2 + r_log_sigma).mean()
+        if o.layer_head:  # and of the layers' shares, where they are defined
+            t_l, mask = self.codec.layer_logits(x, self.layer_map())
+            g = 0.5 * ((t_l - l_mean) * torch.exp(-l_log_sigma)) ** 2 + l_log_sigma
+            nll = nll + (g * mask).sum(1).mean()
         loss = bce + nll + kl_weight * kl
         return loss, {"bce": bce.item(), "nll": nll.item(), "kl": kl.item()}
 
@@ -809,6 +971,8 @@ class QVAE(Generator):
         x, e = self._tensors(train)
         if fresh:
             self.codec.fit(x, e)
+            if o.layer_head:
+                self._init_layer_head(x)
         params = [p for m in (self.encoder, self.decoder) for p in m.parameters()]
         prior_params = [p for m in self.latents.modules().values() for p in m.parameters()]
         if prior_params and o.prior_lr_scale != 1.0:
@@ -884,10 +1048,8 @@ class QVAE(Generator):
         z = self.latents.hard_posterior(encode, e, gen)
         uniform = torch.rand(x.shape, generator=gen).to(x.device)
         normal = torch.randn(x.shape, generator=gen).to(x.device)
-        if self.options.response_head:
-            response = torch.randn(len(x), 1, generator=gen).to(x.device)
-            return self.inference_module()(z, uniform, normal, response, e).cpu().numpy()
-        return self.inference_module()(z, uniform, normal, e).cpu().numpy()
+        extra = [t.to(x.device) for t in self._shower_normals(len(x), gen)]
+        return self.inference_module()(z, uniform, normal, *extra, e).cpu().numpy()
 
 
 @register_model("vae")
