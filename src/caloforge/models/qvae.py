@@ -535,6 +535,8 @@ class QVAE(Generator):
         )
         #: the prior's parameters before the refit phase (empty: not refitted in this process)
         self._trained_prior: dict[str, torch.Tensor] = {}
+        #: :meth:`layer_map` per device
+        self._layer_maps: dict[str, torch.Tensor] = {}
         sp = self.latents
         self.encoder = HierarchicalEncoder(
             2 * n_vox, int(o.hidden), sp.level_sizes, sp.stats_per_unit
@@ -878,9 +880,14 @@ class QVAE(Generator):
         return tuple(out)
 
     def layer_map(self) -> torch.Tensor:
-        """(V, L) float32 on :attr:`device`: 1 where voxel v lies in layer l (from the geometry)."""
-        layer = torch.as_tensor(self.geometry.voxel_layer, dtype=torch.long)
-        return F.one_hot(layer, self.geometry.n_layers).to(torch.float32).to(self.device)
+        """(V, L) float32 on :attr:`device`: 1 where voxel v lies in layer l (from the geometry);
+        built once per device, since training asks for it at every step."""
+        key = str(self.device)
+        if key not in self._layer_maps:
+            layer = torch.as_tensor(self.geometry.voxel_layer, dtype=torch.long)
+            one_hot = F.one_hot(layer, self.geometry.n_layers).to(torch.float32)
+            self._layer_maps[key] = one_hot.to(self.device)
+        return self._layer_maps[key]
 
     def inference_module(self) -> nn.Module:
         if self.options.layer_head:
