@@ -233,9 +233,16 @@ class ShowerCodec(nn.Module):
         self.std.copy_(var.sqrt().clamp_min(1e-2))
 
     def _logit(self, x: torch.Tensor, e_inc: torch.Tensor) -> torch.Tensor:
-        u = (x / (self.scale * e_inc.reshape(-1, 1))).clamp(0, 1)
-        u = self.eps + (1 - 2 * self.eps) * u
+        return self._logit_of(x / (self.scale * e_inc.reshape(-1, 1)))
+
+    def _logit_of(self, u: torch.Tensor) -> torch.Tensor:
+        """Fractions u in [0, 1] -> logit(eps + (1 - 2 eps) u), finite at 0 and 1."""
+        u = self.eps + (1 - 2 * self.eps) * u.clamp(0, 1)
         return torch.log(u) - torch.log1p(-u)
+
+    def _of_logit(self, t: torch.Tensor) -> torch.Tensor:
+        """The inverse of :meth:`_logit_of`: logits t -> fractions in [0, 1]."""
+        return ((torch.sigmoid(t) - self.eps) / (1 - 2 * self.eps)).clamp(0, 1)
 
     def encode(self, x: torch.Tensor, e_inc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(N, V) MeV -> hits (N, V) in {0, 1}, standardised logit energy (N, V) (0 where no hit)."""
@@ -244,8 +251,8 @@ class ShowerCodec(nn.Module):
 
     def decode(self, hits: torch.Tensor, y: torch.Tensor, e_inc: torch.Tensor) -> torch.Tensor:
         """hits (N, V), standardised logit energies (N, V) -> (N, V) MeV."""
-        u = (torch.sigmoid(y * self.std + self.mean) - self.eps) / (1 - 2 * self.eps)
-        return hits * u.clamp(0, 1) * self.scale * e_inc.reshape(-1, 1)
+        u = self._of_logit(y * self.std + self.mean)
+        return hits * u * self.scale * e_inc.reshape(-1, 1)
 
     def response_logit(self, x: torch.Tensor, e_inc: torch.Tensor) -> torch.Tensor:
         """(N, V) MeV -> (N,) logit of the response E_dep / (s E_inc), as the voxels' logits."""
@@ -254,7 +261,7 @@ class ShowerCodec(nn.Module):
     def response(self, t: torch.Tensor) -> torch.Tensor:
         """Logits of responses t (N,) -> responses E_dep / E_inc (N,), the inverse of
         :meth:`response_logit`."""
-        return ((torch.sigmoid(t) - self.eps) / (1 - 2 * self.eps)).clamp(0, 1) * self.scale
+        return self._of_logit(t) * self.scale
 
     def rescale_to_response(
         self, x: torch.Tensor, t: torch.Tensor, e_inc: torch.Tensor
@@ -265,13 +272,6 @@ class ShowerCodec(nn.Module):
         target = self.response(t).reshape(-1, 1) * e_inc.reshape(-1, 1)
         total = x.sum(1, keepdim=True)
         return torch.where(total > 0, x * (target / total.clamp_min(1e-30)), x)
-
-    def _logit_of(self, u: torch.Tensor) -> torch.Tensor:
-        u = self.eps + (1 - 2 * self.eps) * u.clamp(0, 1)
-        return torch.log(u) - torch.log1p(-u)
-
-    def _of_logit(self, t: torch.Tensor) -> torch.Tensor:
-        return ((torch.sigmoid(t) - self.eps) / (1 - 2 * self.eps)).clamp(0, 1)
 
     def layer_logits(
         self, x: torch.Tensor, layer_map: torch.Tensor
@@ -363,11 +363,23 @@ class QVAEResponseDecoderModule(QVAEDecoderModule):
             z, energy_feature(e_inc)
         )
         x = self._voxels(hit_logits, mean, log_sigma, uniform, normal, e_inc)
+        return self._to_response(x, r_mean, r_log_sigma, response_normal, e_inc)
+
+    def _to_response(
+        self,
+        x: torch.Tensor,
+        r_mean: torch.Tensor,
+        r_log_sigma: torch.Tensor,
+        response_normal: torch.Tensor,
+        e_inc: torch.Tensor,
+    ) -> torch.Tensor:
+        """Showers x (N, V) MeV rescaled to the response drawn from the head's (mean, log-sigma),
+        each (N,), with the normals (N, 1)."""
         t = r_mean + torch.exp(r_log_sigma) * response_normal.reshape(-1)
         return self.codec.rescale_to_response(x, t, e_inc)
 
 
-class QVAELayerDecoderModule(QVAEDecoderModule):
+class QVAELayerDecoderModule(QVAEResponseDecoderModule):
     """:class:`QVAEResponseDecoderModule` with the layer head: normal draws (N, L) set the
     shares of the shower's layers before its voxels are rescaled to the drawn response.
 
@@ -397,8 +409,7 @@ class QVAELayerDecoderModule(QVAEDecoderModule):
         x = self.codec.rescale_to_layers(
             x, l_mean + torch.exp(l_log_sigma) * layer_normal, self.layer_map
         )
-        t = r_mean + torch.exp(r_log_sigma) * response_normal.reshape(-1)
-        return self.codec.rescale_to_response(x, t, e_inc)
+        return self._to_response(x, r_mean, r_log_sigma, response_normal, e_inc)
 
 
 @dataclass(frozen=True)
