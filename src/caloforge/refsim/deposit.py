@@ -5,14 +5,20 @@ spots and a two-component radial profile
 
     f(r) = p 2 r R1^2 / (r^2 + R1^2)^2 + (1 - p) 2 r R2^2 / (r^2 + R2^2)^2,
 
-(cumulative F(r) = p r^2/(r^2 + R1^2) + (1 - p) r^2/(r^2 + R2^2)). Every spot carries the same
-share of its layer's energy. Two exact ways bin the spots:
+(cumulative F(r) = p r^2/(r^2 + R1^2) + (1 - p) r^2/(r^2 + R2^2)). The spots share their layer's
+energy in proportion to independent Gamma(k) weights, k = ``spot_shape`` (refsim 4; default
+:data:`SPOT_SHAPE`): a spot's visible energy fluctuates like a MIP's in the sensors, while the
+layer energy stays exactly what the shower model gave (the weights are normalised over all of
+the layer's spots, including those that leak out). ``spot_shape=None`` gives every spot the
+same share (refsim 1-3), which makes the voxel energies multiples of one spot energy, a comb
+that real showers do not have. Two exact ways bin the spots:
 
 * spots: draw each spot (radius from the inverse CDF of the chosen component, a uniform
   azimuth), move it to the shower axis (offset, inclination) and bin it by (r, alpha) or (x, y);
 * multinomial (cylindrical layers, shower on the z axis, normal incidence): the numbers of spots
   per radial bin are a multinomial draw with the bin integrals of F(r), and within a ring the
-  spots are spread over the angular bins by a second, uniform multinomial draw. This has the
+  spots are spread over the angular bins by a second, uniform multinomial draw; a voxel holding
+  n spots gets the weight Gamma(n k), the law of a sum of n Gamma(k) weights. This has the
   same distribution as binning the spots one by one, at a cost that does not grow with the
   number of spots, so no spot is ever dropped on this path.
 
@@ -35,6 +41,10 @@ from caloforge.refsim.hits import HitSink, voxel_index
 MAX_SPOTS = 2000
 #: rings with more spots than this are spread over angles by one multinomial draw
 ANGLE_MULTINOMIAL_MIN = 128
+#: Gamma shape k of the spot weights (refsim 4): relative spread 1/sqrt(k) = 1/3, that of the
+#: Moyal with xi = 0.15 of the mean that the primary track's sensor signal uses
+#: (pi / sqrt(2) * 0.15 = 0.33; 2 x 0.3 mm Si has FWHM/MPV about 0.3 per sensor)
+SPOT_SHAPE = 9.0
 
 
 @dataclass
@@ -93,6 +103,7 @@ def deposit(
     *,
     max_spots: int = MAX_SPOTS,
     sink: HitSink | None = None,
+    spot_shape: float | None = SPOT_SHAPE,
 ) -> np.ndarray:
     """Bin the layer deposits of N showers into voxels.
 
@@ -105,6 +116,7 @@ def deposit(
         max_spots: cap on spots per shower and layer on the spot path.
         sink: if given, every spot is drawn one by one (no multinomial shortcut) and recorded
             in it with its position rounded to float32, binned from that rounded position.
+        spot_shape: Gamma shape k of the spots' energy weights; None = equal spots.
 
     Returns:
         voxel energies, MeV, shape (N, n_voxels), float64.
@@ -130,13 +142,15 @@ def deposit(
             if isinstance(layer, CylindricalLayer) and incidence.on_axis and sink is None:
                 many = args[2] > layer.n_voxels // 4
                 if np.any(many):
-                    _multinomial_cylindrical(block, layer, *_subset(args, many), rng)
+                    sub = _subset(args, many)
+                    _multinomial_cylindrical(block, layer, *sub, rng, spot_shape)
                 few = ~many
                 if np.any(few):
-                    _spots(block, layer, *_subset(args, few), centre, incidence, rng, max_spots)
+                    sub = _subset(args, few)
+                    _spots(block, layer, *sub, centre, incidence, rng, max_spots, spot_shape)
             else:
                 where = (sink, pos, float(layer_mid_mm[pos])) if sink is not None else None
-                _spots(block, layer, *args, centre, incidence, rng, max_spots, where)
+                _spots(block, layer, *args, centre, incidence, rng, max_spots, spot_shape, where)
         out[:, sl] = block
     return out
 
@@ -161,6 +175,7 @@ def _multinomial_cylindrical(
     r1: np.ndarray,
     r2: np.ndarray,
     rng: np.random.Generator,
+    spot_shape: float | None,
 ) -> None:
     edges = np.asarray(layer.r_edges)
     cdf = radial_cdf(edges[None, :], p[:, None], r1[:, None], r2[:, None])  # (G, nr + 1)
@@ -170,7 +185,22 @@ def _multinomial_cylindrical(
     pvals = np.concatenate([ring, np.clip(1.0 - ring.sum(axis=1, keepdims=True), 0, None)], 1)
     per_ring = rng.multinomial(spots, pvals)[:, :-1]  # (G, nr)
     per_voxel = _spread_over_angles(per_ring, layer.n_alpha, rng) if layer.n_alpha > 1 else per_ring
-    block[rows] += per_voxel * (energy / spots)[:, None]
+    if spot_shape is None:
+        block[rows] += per_voxel * (energy / spots)[:, None]
+        return
+    # the summed weights of each voxel's spots, and of the spots that leaked out of the readout
+    weight = _gamma_sums(per_voxel, spot_shape, rng)
+    leaked = _gamma_sums(spots - per_voxel.sum(axis=1), spot_shape, rng)
+    total = weight.sum(axis=1) + leaked
+    block[rows] += weight * (energy / total)[:, None]
+
+
+def _gamma_sums(counts: np.ndarray, shape: float, rng: np.random.Generator) -> np.ndarray:
+    """Sums of ``counts`` independent Gamma(``shape``) weights, element-wise (0 where 0)."""
+    out = np.zeros(counts.shape)
+    lit = counts > 0
+    out[lit] = rng.standard_gamma(shape * counts[lit])
+    return out
 
 
 def _spread_over_angles(per_ring: np.ndarray, n_alpha: int, rng: np.random.Generator) -> np.ndarray:
@@ -214,6 +244,7 @@ def _spots(
     incidence: Incidence,
     rng: np.random.Generator,
     max_spots: int,
+    spot_shape: float | None,
     sink: tuple[HitSink, int, float] | None = None,
 ) -> None:
     spots = np.minimum(spots, max_spots)
@@ -223,7 +254,11 @@ def _spots(
     radius_scale = np.where(rng.random(n) < p[group], r1[group], r2[group])
     r = radius_scale * np.sqrt(u / (1.0 - u))
     turn = rng.random(n)
-    weight = (energy / spots)[group]
+    if spot_shape is None:
+        weight = (energy / spots)[group]
+    else:  # the layer's energy in proportion to the spots' weights, all spots counted
+        g = rng.standard_gamma(spot_shape, n)
+        weight = g * (energy / np.bincount(group, weights=g, minlength=len(rows)))[group]
     n_local = block.shape[1]
     if isinstance(layer, CylindricalLayer) and incidence.on_axis and sink is None:
         r_bin = np.searchsorted(np.asarray(layer.r_edges), r, side="right") - 1

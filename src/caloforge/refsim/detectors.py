@@ -15,6 +15,7 @@ import numpy as np
 
 from caloforge.errors import ConfigError
 from caloforge.geometry import Geometry, get_geometry
+from caloforge.refsim.deposit import SPOT_SHAPE
 from caloforge.refsim.materials import (
     ALUMINIUM,
     IRON,
@@ -73,6 +74,10 @@ class ShowerTune:
             the layer's sampling fluctuation (visible / mean visible): the sampling
             fluctuation is a fluctuation of the number of charged tracks crossing the active
             layers (refsim 3).
+        spot_shape: the spots of a layer share its energy by Gamma(``spot_shape``) weights
+            (a spot's signal fluctuates like a MIP's in the sensors, relative spread
+            1/sqrt(k) = 1/3); ``None``: equal shares, the comb of identical single-spot voxel
+            energies of refsim 1-3 (refsim 4; :mod:`caloforge.refsim.deposit`).
     """
 
     track_x0: float = 0.0
@@ -97,6 +102,7 @@ class ShowerTune:
     soft_radius_rm: float = 2.0
     soft_spot_mev: float = 3.0
     spots_follow_signal: bool = False
+    spot_shape: float | None = SPOT_SHAPE
 
 
 @dataclass(frozen=True)

@@ -226,7 +226,10 @@ def simulate(
             else:
                 deposits = em_deposits(det, e, kind, incidence, rng)
             sink = HitSink(len(e)) if return_hits else None
-            voxels = deposit(geo, deposits, mid, incidence, rng, max_spots=cap, sink=sink)
+            voxels = deposit(
+                geo, deposits, mid, incidence, rng,
+                max_spots=cap, sink=sink, spot_shape=det.tune.spot_shape,
+            )  # fmt: skip
             if sink is not None:
                 hits = sink.hits()
                 voxels = bin_hits(geo, hits)
