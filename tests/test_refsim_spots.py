@@ -98,3 +98,12 @@ def test_default_simulation_has_no_repeated_voxel_energies():
         repeated += v.size - np.unique(v).size
     assert lit > 5_000
     assert repeated / lit < 1e-3
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, float("nan")])
+def test_a_non_positive_spot_shape_is_one_clear_error(bad):
+    from caloforge.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="spot_shape must be a positive"):
+        deposit(_two_rings(), [_deposits(2, 3)], np.zeros(1), Incidence(),
+                np.random.default_rng(0), spot_shape=bad)  # fmt: skip

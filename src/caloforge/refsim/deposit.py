@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from caloforge.errors import ConfigError
 from caloforge.geometry import CartesianLayer, CylindricalLayer, Geometry
 from caloforge.refsim.hits import HitSink, voxel_index
 
@@ -121,6 +122,8 @@ def deposit(
     Returns:
         voxel energies, MeV, shape (N, n_voxels), float64.
     """
+    if spot_shape is not None and not spot_shape > 0:
+        raise ConfigError(f"spot_shape must be a positive Gamma shape or None, got {spot_shape!r}")
     n_showers = deposits[0].energy.shape[0]
     out = np.zeros((n_showers, geometry.n_voxels))
     for pos, (layer, sl) in enumerate(zip(geometry.layers, geometry.layer_slices, strict=True)):
