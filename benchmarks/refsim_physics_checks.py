@@ -141,7 +141,7 @@ def loguniform_checks(x: np.ndarray, e_inc: np.ndarray) -> dict:
             "if the real number was normalised",
         )  # fmt: skip
     )
-    repeated = repeated_voxel_energy_fraction(x)
+    repeated = ext.repeated_voxel_energy_fraction(x)
     print(
         f"lit voxels whose energy repeats another lit voxel's in the same shower: {repeated:.4f}"
         " (a comb of equal spot energies; Geant4's deposits are continuous, so ~0)"
@@ -155,21 +155,6 @@ def loguniform_checks(x: np.ndarray, e_inc: np.ndarray) -> dict:
         "mean_layer_profile_normalised": norm_prof.tolist(),
         "empty_layer_fraction_per_layer": empty.tolist(),
     }
-
-
-def repeated_voxel_energy_fraction(x: np.ndarray) -> float:
-    """Share of lit voxels whose energy equals that of another lit voxel of the same shower.
-
-    Equal spot energies (refsim 1-3) make every single-spot voxel of a layer hold the same
-    energy; a continuous spectrum, as Geant4's, repeats essentially none.
-    """
-    flat = x.reshape(len(x), -1)
-    lit = repeated = 0
-    for shower in flat:
-        v = shower[shower > 0]
-        lit += v.size
-        repeated += v.size - np.unique(v).size
-    return repeated / max(lit, 1)
 
 
 def per_energy_bin(x: np.ndarray, e_inc: np.ndarray) -> list[dict]:

@@ -20,6 +20,7 @@ import pytest
 from caloforge.geometry import CylindricalLayer, Geometry
 from caloforge.refsim import simulate
 from caloforge.refsim.deposit import Incidence, LayerDeposits, deposit
+from caloforge.refsim.external import repeated_voxel_energy_fraction
 
 #: the inner ring holds the spots with r < R, where F(R) = 1/2 for a single component R1 = R
 RADIUS_MM = 10.0
@@ -82,7 +83,8 @@ def test_equal_spots_make_a_comb_and_gamma_spots_do_not():
         on_grid = np.isclose(x[:, 0] / 100.0 * n_spots % 1.0, 0.0, atol=1e-9) | np.isclose(
             x[:, 0] / 100.0 * n_spots % 1.0, 1.0, atol=1e-9
         )
-        # only the shares 0 and 1 (all spots in one ring: probability 2 * 2^-5) stay on the grid
+        # only the shares 0 and 1 (all spots in one ring: probability 2 * 2^-5 = 0.0625, binomial
+        # spread 0.0054 over 2 000 showers) stay on the grid: 0.1 is 6.9 spreads above
         assert on_grid.all() if comb else on_grid.mean() < 0.1
 
 
@@ -90,14 +92,10 @@ def test_default_simulation_has_no_repeated_voxel_energies():
     """refsim 1-3 gave every single-spot voxel of a layer the same energy; refsim 4 none."""
     s = simulate("ds1-photons", "photon", 65536.0, n=50, seed=5)
     x = np.asarray(s.showers)
-    repeated = 0
-    lit = 0
-    for shower in x:
-        v = shower[shower > 0]
-        lit += v.size
-        repeated += v.size - np.unique(v).size
-    assert lit > 5_000
-    assert repeated / lit < 1e-3
+    assert (x > 0).sum() > 5_000
+    # refsim 3 repeats most single-spot energies (64 % of ds2's lit voxels); refsim 4 only by
+    # float32 rounding coincidences (1e-4 on ds2, refsim_physics_checks.py): 1e-3 is 10x that
+    assert repeated_voxel_energy_fraction(x) < 1e-3
 
 
 @pytest.mark.parametrize("bad", [0.0, -1.0, float("nan")])
